@@ -1,0 +1,65 @@
+# aidock: `make up` brings the local site up and runs the worker once; `make test` proves it.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INVENTORY ?= inventories/local
+PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+RAG_URL ?= http://127.0.0.1:5001
+QUESTION ?= How long are invoices retained?
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help up deploy ask test lint unit integration molecule bench down clean lock venv
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/activate: requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(BIN)/activate ## Create .venv from the pinned, hashed requirements
+
+up: deploy ask ## Bring up everything (engine, registry, images, stacks) and ask the RAG AI once
+
+deploy: venv ## Run the site playbook against $(INVENTORY)
+	$(PLAYBOOK) playbooks/site.yml
+
+ask: venv ## Ask the RAG AI a question (QUESTION=...)
+	$(BIN)/aidock worker rag ask --url $(RAG_URL) "$(QUESTION)"
+
+test: lint unit deploy integration molecule ## Lint gate, unit, integration (real stack) and molecule tests
+
+lint: venv ## ansible-lint, yamllint, hadolint, ruff
+	$(BIN)/ruff check src tests bench
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+	find images -name Dockerfile -print0 | xargs -0 $(BIN)/hadolint
+
+unit: venv ## Unit tests (no Docker)
+	$(BIN)/pytest tests/unit -q
+
+integration: venv ## Integration tests against the deployed stack
+	$(BIN)/pytest tests/integration -q -m integration
+
+molecule: venv ## Molecule scenarios of every role
+	cd molecule && ../$(BIN)/molecule test --all
+
+bench: venv deploy ## Measure sizes and latencies into bench/results/
+	$(BIN)/python -m bench
+
+down: venv ## Stop the stacks (registry data survives)
+	$(PLAYBOOK) playbooks/down.yml
+
+clean: venv ## Stop the stacks and remove their images and volumes
+	$(PLAYBOOK) playbooks/down.yml -e aidock_down_purge=true
+
+lock: ## Recompile the hashed lock files (needs uv in PATH)
+	cd requirements && uv pip compile --python-version 3.11 --generate-hashes dev.in -o dev.lock
+	cd images/rag && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
