@@ -1,0 +1,283 @@
+"""Flask application of the RAG AI (``create_app`` factory)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from importlib import metadata
+from typing import Any, Literal, TypeVar
+
+from flask import Flask, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from aidock.rag.answer import extractive_answer, openai_answer
+from aidock.rag.config import RagConfig
+from aidock.rag.embeddings import make_embedder
+from aidock.rag.openai_client import OpenAIClient, OpenAIError
+from aidock.rag.schemas import (
+    COLLECTION_NAME_RULE,
+    CollectionList,
+    IngestRequest,
+    IngestResponse,
+    QueryRequest,
+    QueryResponse,
+    ReadyResponse,
+    build_openapi,
+    valid_collection_name,
+)
+from aidock.rag.store import (
+    CollectionNotFoundError,
+    DuplicateDocumentError,
+    EmbedderMismatchError,
+    RagStore,
+)
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "aidock_rag"
+M = TypeVar("M", bound=BaseModel)
+InitMode = Literal["background", "first_request", "manual"]
+
+
+class ApiProblem(Exception):
+    """An error answered as ``{"error": message, "field": field}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class RagService:
+    """Holds the store; it is opened in a background thread (readiness)."""
+
+    def __init__(self, config: RagConfig) -> None:
+        self.config = config
+        self.store: RagStore | None = None
+        self.error: str | None = None
+        self.chat: OpenAIClient | None = None
+        if config.openai_api_key:
+            self.chat = OpenAIClient(
+                config.openai_api_key, config.openai_base_url, timeout=config.openai_timeout
+            )
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._started_pid: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the store is open and the embedder loaded."""
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        """Open the store in a background thread (no-op if already started in this process)."""
+        with self._lock:
+            if self._started_pid == os.getpid():
+                return
+            self._started_pid = os.getpid()
+            self._ready.clear()
+            self.store = None
+        threading.Thread(target=self.initialise, name="rag-init", daemon=True).start()
+
+    def initialise(self) -> None:
+        """Open the Chroma store and load the embedder (blocking), then flip ``ready``."""
+        try:
+            embedder = make_embedder(self.config)
+            self.store = RagStore(self.config.data_dir, embedder)
+            self.error = None
+        except Exception as exc:
+            log.exception("cannot open the RAG store in %s", self.config.data_dir)
+            self.error = f"cannot open the store in {self.config.data_dir}: {exc}"
+            return
+        self._ready.set()
+        log.info("RAG store ready in %s (embedder %s)", self.config.data_dir, embedder.embedder_id)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until ready (or ``timeout``); return readiness."""
+        return self._ready.wait(timeout)
+
+    def require_store(self) -> RagStore:
+        """The store, or a 503 problem while it is not ready."""
+        if not self.ready or self.store is None:
+            raise ApiProblem(503, self.error or "the service is starting; retry shortly")
+        return self.store
+
+    def mark_not_ready(self) -> None:
+        """Flip readiness off (tests, shutdown)."""
+        self._ready.clear()
+
+    def mark_ready(self) -> None:
+        """Flip readiness on again once a store is open."""
+        if self.store is not None:
+            self._ready.set()
+
+
+def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
+    return jsonify({"error": message, "field": field}), status
+
+
+def _parse_body(model: type[M], max_bytes: int) -> M:
+    if not request.is_json:
+        got = request.mimetype or "none"
+        raise ApiProblem(415, f"Content-Type must be application/json (got {got})")
+    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    if len(raw) > max_bytes:
+        raise ApiProblem(413, f"request body exceeds the limit of {max_bytes} bytes")
+    if not raw.strip():
+        raise ApiProblem(400, "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ApiProblem(400, f"invalid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        if loc:
+            raise ApiProblem(422, f"{loc}: {first['msg']}", loc) from exc
+        raise ApiProblem(422, f"request body: {first['msg']}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_name(name: str) -> None:
+    if not valid_collection_name(name):
+        raise ApiProblem(422, f"collection: name {name!r} {COLLECTION_NAME_RULE}", "collection")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aidock")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(config: RagConfig | None = None, *, init: InitMode = "background") -> Flask:
+    """Build the RAG Flask app (config from the environment by default).
+
+    ``init`` says when the Chroma store is opened, in a background thread:
+    ``"background"`` now; ``"first_request"`` on the first request served by this
+    process (use it when the app is imported before a fork, e.g. ``gunicorn --preload``:
+    an open Chroma client does not survive a fork); ``"manual"`` only through
+    ``get_service(app).start()`` or ``.initialise()``. Until then ``/readyz`` is 503.
+    """
+    config = config or RagConfig.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    service = RagService(config)
+    app.extensions[EXTENSION] = service
+    openapi = build_openapi(_version())
+
+    @app.errorhandler(ApiProblem)
+    def _problem(exc: ApiProblem) -> tuple[Response, int]:
+        resp, status = _error(exc.status, exc.message, exc.field)
+        if status == 503:
+            resp.headers["Retry-After"] = "1"
+        return resp, status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        if status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed on {request.path}"
+        elif status == 413:
+            message = f"request body exceeds the limit of {config.max_body_bytes} bytes"
+        else:
+            message = exc.description or exc.name
+        resp, status = _error(status, message)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return resp, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, f"internal server error ({type(exc).__name__})")
+
+    if init == "first_request":
+
+        @app.before_request
+        def _open_store() -> None:
+            service.start()
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        if service.ready and service.store is not None:
+            body = ReadyResponse(status="ready", collections=service.store.count_collections())
+            return jsonify(body.model_dump(exclude_none=True)), 200
+        if service.error:
+            return jsonify({"status": "failed", "error": service.error, "field": None}), 503
+        starting = {"status": "starting", "error": "the service is starting", "field": None}
+        return jsonify(starting), 503
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Response:
+        return jsonify(openapi)
+
+    @app.get("/v1/collections")
+    def list_collections() -> Response:
+        store = service.require_store()
+        body = CollectionList(collections=store.list_collections())
+        return jsonify({**body.model_dump(), "default": config.default_collection})
+
+    @app.post("/v1/collections/<name>/documents")
+    def ingest(name: str) -> tuple[Response, int]:
+        _check_name(name)
+        req = _parse_body(IngestRequest, config.max_body_bytes)
+        store = service.require_store()
+        try:
+            docs, passages = store.ingest(name, req.documents)
+        except DuplicateDocumentError as exc:
+            raise ApiProblem(422, f"{exc.field}: {exc}", exc.field) from exc
+        except EmbedderMismatchError as exc:
+            raise ApiProblem(409, str(exc), "collection") from exc
+        except OpenAIError as exc:
+            raise ApiProblem(502, str(exc)) from exc
+        body = IngestResponse(collection=name, documents=docs, passages=passages)
+        return jsonify(body.model_dump()), 201
+
+    @app.post("/v1/collections/<name>/query")
+    def query(name: str) -> Response:
+        _check_name(name)
+        req = _parse_body(QueryRequest, config.max_body_bytes)
+        store = service.require_store()
+        top_k = req.top_k or config.top_k
+        try:
+            hits = store.query(name, req.question, top_k)
+            if service.chat is not None:
+                answer = openai_answer(service.chat, config.openai_chat_model, req.question, hits)
+                mode = "openai"
+            else:
+                answer = extractive_answer(req.question, hits)
+                mode = "offline"
+        except CollectionNotFoundError as exc:
+            raise ApiProblem(404, str(exc), "collection") from exc
+        except EmbedderMismatchError as exc:
+            raise ApiProblem(409, str(exc), "collection") from exc
+        except OpenAIError as exc:
+            raise ApiProblem(502, str(exc)) from exc
+        body = QueryResponse(answer=answer, sources=hits, mode=mode, collection=name)
+        return jsonify(body.model_dump())
+
+    if init == "background":
+        service.start()
+    return app
+
+
+def get_service(app: Flask) -> RagService:
+    """The ``RagService`` of an app made by ``create_app``."""
+    return app.extensions[EXTENSION]

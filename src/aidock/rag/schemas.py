@@ -1,0 +1,256 @@
+"""Request/response models of the RAG API and the OpenAPI document built from them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import models_json_schema
+
+MAX_DOCUMENTS = 1000
+MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 20
+RESERVED_METADATA_KEYS = frozenset({"document_id", "source", "chunk"})
+COLLECTION_NAME_RULE = (
+    "must be 3-63 characters of [a-zA-Z0-9._-], start and end with a letter or digit "
+    "and not contain '..'"
+)
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+DocumentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+def valid_collection_name(name: str) -> bool:
+    """True when ``name`` is an acceptable collection name (see ``COLLECTION_NAME_RULE``)."""
+    return bool(_COLLECTION_NAME.match(name)) and ".." not in name
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DocumentIn(_Request):
+    """A document to ingest."""
+
+    id: DocumentId | None = Field(
+        default=None, description="Stable id; defaults to sha256 of the text."
+    )
+    text: NonEmptyText = Field(description="Document text; split into passages.")
+    source: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="Where the document comes from (file name, URL, ...)."
+    )
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in RESERVED_METADATA_KEYS:
+                raise ValueError(f"key {key!r} is reserved")
+            if not _METADATA_KEY.match(key):
+                raise ValueError(f"key {key!r} must match {_METADATA_KEY.pattern}")
+        return value
+
+
+class IngestRequest(_Request):
+    """Body of ``POST /v1/collections/<name>/documents``."""
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+
+
+class IngestResponse(BaseModel):
+    """Result of an ingest."""
+
+    collection: str
+    documents: int
+    passages: int
+
+
+class QueryRequest(_Request):
+    """Body of ``POST /v1/collections/<name>/query``."""
+
+    question: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
+    ]
+    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
+
+
+class Source(BaseModel):
+    """A retrieved passage."""
+
+    id: str
+    document_id: str
+    source: str | None
+    text: str
+    score: float
+
+
+class QueryResponse(BaseModel):
+    """Answer to a question with the passages it was built from."""
+
+    answer: str
+    sources: list[Source]
+    mode: Literal["offline", "openai"]
+    collection: str
+
+
+class CollectionInfo(BaseModel):
+    """A collection and its number of passages."""
+
+    name: str
+    count: int
+    embedder: str | None = None
+
+
+class CollectionList(BaseModel):
+    """Answer of ``GET /v1/collections``."""
+
+    collections: list[CollectionInfo]
+
+
+class HealthResponse(BaseModel):
+    """Liveness answer."""
+
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    """Readiness answer (503 while ``status`` is not ``ready``)."""
+
+    status: Literal["ready", "starting", "failed"]
+    collections: int | None = None
+    error: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    error: str
+    field: str | None = None
+
+
+def _op(
+    summary: str, ok: tuple[str, str], body: str | None = None, **errors: str
+) -> dict[str, Any]:
+    status, model = ok
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            status: {
+                "description": "OK",
+                "content": {"application/json": {"schema": _ref(model)}},
+            },
+            **{
+                code.lstrip("_"): {
+                    "description": text,
+                    "content": {"application/json": {"schema": _ref("ErrorResponse")}},
+                }
+                for code, text in errors.items()
+            },
+        },
+    }
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    return op
+
+
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model}"}
+
+
+def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
+    """OpenAPI 3.1 description of the service, schemas from the pydantic models."""
+    models: list[type[BaseModel]] = [
+        DocumentIn,
+        IngestRequest,
+        IngestResponse,
+        QueryRequest,
+        Source,
+        QueryResponse,
+        CollectionInfo,
+        CollectionList,
+        HealthResponse,
+        ReadyResponse,
+        ErrorResponse,
+    ]
+    inputs = {IngestRequest, QueryRequest, DocumentIn}
+    _, defs = models_json_schema(
+        [(m, "validation" if m in inputs else "serialization") for m in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    name_param = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": f"Collection name; {COLLECTION_NAME_RULE}.",
+        "schema": {"type": "string", "pattern": _COLLECTION_NAME.pattern},
+    }
+    bad_input = {
+        "_400": "Invalid JSON",
+        "_413": "Body too large",
+        "_415": "Content-Type is not application/json",
+        "_422": "Validation error",
+    }
+    paths = {
+        "/healthz": {"get": _op("Liveness", ("200", "HealthResponse"))},
+        "/readyz": {
+            "get": _op("Readiness", ("200", "ReadyResponse"), _503="Not ready yet"),
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+            }
+        },
+        "/v1/collections": {
+            "get": _op("List collections", ("200", "CollectionList"), _503="Not ready yet"),
+        },
+        "/v1/collections/{name}/documents": {
+            "parameters": [name_param],
+            "post": _op(
+                "Ingest documents",
+                ("201", "IngestResponse"),
+                "IngestRequest",
+                **bad_input,
+                _409="Collection built with another embedder",
+                _502="Embedding service failed",
+                _503="Not ready yet",
+            ),
+        },
+        "/v1/collections/{name}/query": {
+            "parameters": [name_param],
+            "post": _op(
+                "Ask a question",
+                ("200", "QueryResponse"),
+                "QueryRequest",
+                **bad_input,
+                _404="Unknown collection",
+                _409="Collection built with another embedder",
+                _502="Embedding or chat service failed",
+                _503="Not ready yet",
+            ),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aidock RAG AI", "version": version},
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {})},
+    }

@@ -1,0 +1,65 @@
+"""RagConfig from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from aidock.rag.config import DEFAULT_OPENAI_BASE_URL, RagConfig
+
+
+def test_defaults() -> None:
+    config = RagConfig.from_env({})
+    assert config.data_dir == Path("/data")
+    assert config.max_body_bytes == 1_000_000
+    assert config.default_collection == "docs"
+    assert config.top_k == 3
+    assert config.openai_api_key is None
+    assert config.openai_base_url == DEFAULT_OPENAI_BASE_URL
+    assert not config.uses_openai
+
+
+def test_values_from_env(tmp_path: Path) -> None:
+    config = RagConfig.from_env(
+        {
+            "RAG_DATA_DIR": str(tmp_path),
+            "RAG_MAX_BODY_BYTES": "2048",
+            "RAG_DEFAULT_COLLECTION": "handbook",
+            "RAG_TOP_K": "5",
+            "OPENAI_API_KEY": " sk-test ",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "OPENAI_EMBEDDING_MODEL": "emb-model",
+            "OPENAI_CHAT_MODEL": "chat-model",
+        }
+    )
+    assert config.data_dir == tmp_path
+    assert config.max_body_bytes == 2048
+    assert config.default_collection == "handbook"
+    assert config.top_k == 5
+    assert config.openai_api_key == "sk-test"
+    assert config.openai_base_url == "http://127.0.0.1:9/v1"
+    assert config.openai_embedding_model == "emb-model"
+    assert config.openai_chat_model == "chat-model"
+    assert "sk-test" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), [("sk-from-file\n", "sk-from-file"), ("  \n", None), ("", None)]
+)
+def test_key_file(tmp_path: Path, content: str, expected: str | None) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(content)
+    config = RagConfig.from_env({"OPENAI_API_KEY_FILE": str(key_file)})
+    assert config.openai_api_key == expected
+
+
+def test_missing_key_file_means_offline(tmp_path: Path) -> None:
+    config = RagConfig.from_env({"OPENAI_API_KEY_FILE": str(tmp_path / "absent")})
+    assert config.openai_api_key is None
+
+
+def test_invalid_value_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="top_k"):
+        RagConfig.from_env({"RAG_TOP_K": "50"})
