@@ -1,0 +1,69 @@
+"""Fixtures of the integration tests: the stack `make deploy` brought up on this host.
+
+Nothing here is faked: real dockerd, the real registry on localhost:5000 behind the site CA,
+and the RAG AI on 127.0.0.1:5001. Every test is marked `integration`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.models.containers import Container
+
+REPO = Path(__file__).resolve().parents[2]
+SECRETS = REPO / ".secrets"
+REGISTRY = "localhost:5000"
+REGISTRY_URL = f"https://{REGISTRY}"
+CA_FILE = Path("/etc/aidock/pki/ca.crt")
+REGISTRY_USER = "aidock"
+RAG_URL = "http://127.0.0.1:5001"
+RAG_IMAGE = f"{REGISTRY}/aidock/rag:0.1.0"
+REGISTRY_CONTAINER = "aidock-registry-registry-1"
+RAG_CONTAINER = "aidock-rag-rag-1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def registry_password() -> str:
+    return (SECRETS / f"registry-{REGISTRY_USER}.password").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def wait_healthy(container: Container, timeout: float = 120.0) -> str:
+    """Poll a container's health until it is healthy or unhealthy; return the last state."""
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        status = container.attrs["State"].get("Health", {}).get("Status", "none")
+        if status in ("healthy", "unhealthy") or container.status == "exited":
+            return status
+        time.sleep(0.5)
+    return status
+
+
+def aidock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the aidock CLI of this venv."""
+    cli = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "aidock"
+    if not cli.exists():
+        cli = REPO / ".venv" / "bin" / "aidock"
+    return subprocess.run(
+        [str(cli), *args], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})}, check=False,
+    )
