@@ -13,7 +13,7 @@ QUESTION ?= How long are invoices retained?
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help up deploy ask test lint unit integration molecule bench down clean lock venv
+.PHONY: help up deploy ingest ask test lint unit integration molecule bench down clean lock venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,10 +26,13 @@ $(BIN)/activate: requirements/dev.lock pyproject.toml
 
 venv: $(BIN)/activate ## Create .venv from the pinned, hashed requirements
 
-up: deploy ask ## Bring up everything (engine, registry, images, stacks) and ask the RAG AI once
+up: deploy ingest ask ## Bring up everything (engine, registry, images, stacks), ingest data/docs, ask once
 
 deploy: venv ## Run the site playbook against $(INVENTORY)
 	$(PLAYBOOK) playbooks/site.yml
+
+ingest: venv ## Ingest the shipped documents (data/docs) into the RAG AI
+	$(BIN)/aidock worker rag ingest --url $(RAG_URL) data/docs
 
 ask: venv ## Ask the RAG AI a question (QUESTION=...)
 	$(BIN)/aidock worker rag ask --url $(RAG_URL) "$(QUESTION)"
@@ -49,7 +52,7 @@ integration: venv ## Integration tests against the deployed stack
 	$(BIN)/pytest tests/integration -q -m integration
 
 molecule: venv ## Molecule scenarios of every role
-	cd molecule && ../$(BIN)/molecule test --all
+	$(BIN)/molecule test --all
 
 bench: venv deploy ## Measure sizes and latencies into bench/results/
 	$(BIN)/python -m bench

@@ -1,8 +1,8 @@
 """Helpers shared by the scenarios' testinfra tests."""
 
 import json
-import shlex
 import os
+import shlex
 
 import testinfra.utils.ansible_runner
 

@@ -64,6 +64,10 @@ def aidock(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     if not cli.exists():
         cli = REPO / ".venv" / "bin" / "aidock"
     return subprocess.run(
-        [str(cli), *args], capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})}, check=False,
+        [str(cli), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        check=False,
     )

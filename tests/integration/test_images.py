@@ -14,15 +14,36 @@ import testinfra
 from conftest import RAG_IMAGE, REGISTRY_CONTAINER, wait_healthy
 from docker.models.containers import Container
 
-FORBIDDEN_TOOLS = ["gcc", "cc", "g++", "make", "git", "curl", "apt", "apt-get", "dpkg", "pip", "pip3"]
+FORBIDDEN_TOOLS = [
+    "gcc",
+    "cc",
+    "g++",
+    "make",
+    "git",
+    "curl",
+    "apt",
+    "apt-get",
+    "dpkg",
+    "pip",
+    "pip3",
+]
+
+
+# /data as a tmpfs owned by the runtime user: the volume's role, without leaving a volume behind.
+DATA_TMPFS = "size=64m,uid=10001,gid=10001,mode=0700"
 
 
 @pytest.fixture(scope="module")
 def rag_container(docker_client: docker.DockerClient) -> Iterator[Container]:
     """The RAG image started the strict way: read-only root, tmpfs /tmp, no capabilities."""
     container = docker_client.containers.run(
-        RAG_IMAGE, detach=True, read_only=True, tmpfs={"/tmp": "size=64m", "/data": "size=64m,uid=10001,gid=10001,mode=0700"},
-        cap_drop=["ALL"], security_opt=["no-new-privileges:true"], network_mode="none",
+        RAG_IMAGE,
+        detach=True,
+        read_only=True,
+        tmpfs={"/tmp": "size=64m", "/data": DATA_TMPFS},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        network_mode="none",
         labels={"ai.aidock.test": "integration"},
     )
     try:
@@ -37,8 +58,9 @@ def registry_container(docker_client: docker.DockerClient) -> Container:
 
 
 @pytest.fixture(scope="module", params=["rag", "registry"])
-def running(request: pytest.FixtureRequest, rag_container: Container,
-            registry_container: Container) -> Container:
+def running(
+    request: pytest.FixtureRequest, rag_container: Container, registry_container: Container
+) -> Container:
     return {"rag": rag_container, "registry": registry_container}[request.param]
 
 

@@ -14,14 +14,23 @@ COLLECTION = "itest"
 
 @pytest.fixture(scope="module", autouse=True)
 def ingested() -> None:
-    result = aidock("worker", "rag", "ingest", str(REPO / "data" / "docs"),
-                    "--collection", COLLECTION, "--url", RAG_URL)
+    result = aidock(
+        "worker",
+        "rag",
+        "ingest",
+        str(REPO / "data" / "docs"),
+        "--collection",
+        COLLECTION,
+        "--url",
+        RAG_URL,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def ask(question: str) -> dict:
-    result = aidock("worker", "rag", "ask", question, "--collection", COLLECTION,
-                    "--url", RAG_URL, "--json")
+    result = aidock(
+        "worker", "rag", "ask", question, "--collection", COLLECTION, "--url", RAG_URL, "--json"
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -45,8 +54,16 @@ def test_sources_carry_scores_in_order() -> None:
 
 def test_reingesting_does_not_duplicate() -> None:
     before = requests.get(f"{RAG_URL}/v1/collections", timeout=10).json()
-    again = aidock("worker", "rag", "ingest", str(REPO / "data" / "docs"),
-                   "--collection", COLLECTION, "--url", RAG_URL)
+    again = aidock(
+        "worker",
+        "rag",
+        "ingest",
+        str(REPO / "data" / "docs"),
+        "--collection",
+        COLLECTION,
+        "--url",
+        RAG_URL,
+    )
     assert again.returncode == 0
     after = requests.get(f"{RAG_URL}/v1/collections", timeout=10).json()
     assert before == after
@@ -59,8 +76,12 @@ def test_reingesting_does_not_duplicate() -> None:
         (f"/v1/collections/{COLLECTION}/query", {"question": 42}, 422, "question"),
         (f"/v1/collections/{COLLECTION}/query", {"question": "x", "top_k": 0}, 422, "top_k"),
         ("/v1/collections/no-such-collection/query", {"question": "x"}, 404, None),
-        (f"/v1/collections/{COLLECTION}/documents", {"documents": [{"text": ""}]}, 422,
-         "documents.0.text"),
+        (
+            f"/v1/collections/{COLLECTION}/documents",
+            {"documents": [{"text": ""}]},
+            422,
+            "documents.0.text",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_the_problem(path, body, status, field) -> None:
@@ -77,16 +98,21 @@ def test_bad_input_gets_a_4xx_naming_the_problem(path, body, status, field) -> N
 
 def test_oversize_body_is_refused_and_the_service_keeps_running() -> None:
     big = {"documents": [{"text": "x" * 1_500_000}]}
-    response = requests.post(f"{RAG_URL}/v1/collections/{COLLECTION}/documents", json=big,
-                             timeout=30)
+    response = requests.post(
+        f"{RAG_URL}/v1/collections/{COLLECTION}/documents", json=big, timeout=30
+    )
     assert response.status_code == 413
     assert "bytes" in response.json()["error"]
     assert requests.get(f"{RAG_URL}/readyz", timeout=10).status_code == 200
 
 
 def test_non_json_is_refused() -> None:
-    response = requests.post(f"{RAG_URL}/v1/collections/{COLLECTION}/query", data="{oops",
-                             headers={"Content-Type": "application/json"}, timeout=10)
+    response = requests.post(
+        f"{RAG_URL}/v1/collections/{COLLECTION}/query",
+        data="{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 400
 
 
@@ -107,7 +133,17 @@ def test_collections_survive_a_container_restart(docker_client: docker.DockerCli
 
 
 def test_worker_exits_non_zero_when_the_ai_is_down() -> None:
-    result = aidock("worker", "rag", "ask", "anything", "--url", "http://127.0.0.1:9",
-                    "--retries", "0", "--timeout", "2")
+    result = aidock(
+        "worker",
+        "rag",
+        "ask",
+        "anything",
+        "--url",
+        "http://127.0.0.1:9",
+        "--retries",
+        "0",
+        "--timeout",
+        "2",
+    )
     assert result.returncode == 3
     assert "not reachable" in result.stderr

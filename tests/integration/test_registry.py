@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 from pathlib import Path
@@ -65,7 +66,10 @@ def test_anonymous_pull_is_refused(tmp_path: Path) -> None:
     # An empty DOCKER_CONFIG: no credentials for the registry.
     result = subprocess.run(
         ["docker", "--config", str(tmp_path), "pull", RAG_IMAGE],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode != 0
     assert "no basic auth credentials" in result.stderr or "unauthorized" in result.stderr
@@ -73,9 +77,21 @@ def test_anonymous_pull_is_refused(tmp_path: Path) -> None:
 
 def test_wrong_password_login_is_refused(tmp_path: Path) -> None:
     result = subprocess.run(
-        ["docker", "--config", str(tmp_path), "login", REGISTRY, "-u", REGISTRY_USER,
-         "--password-stdin"],
-        input="wrong-password-123\n", capture_output=True, text=True, timeout=60, check=False,
+        [
+            "docker",
+            "--config",
+            str(tmp_path),
+            "login",
+            REGISTRY,
+            "-u",
+            REGISTRY_USER,
+            "--password-stdin",
+        ],
+        input="wrong-password-123\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0, result.stdout
     # dockerd retries loopback registries over plain HTTP after the refused HTTPS attempt, so the
@@ -103,26 +119,33 @@ def test_push_pull_and_data_survive_a_restart(
         # Delete is enabled: the manifest can be removed by digest.
         auth = (REGISTRY_USER, registry_password)
         head = requests.head(
-            f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{tag}", auth=auth,
-            verify=str(CA_FILE), headers={"Accept": MANIFEST_TYPES}, timeout=10,
+            f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{tag}",
+            auth=auth,
+            verify=str(CA_FILE),
+            headers={"Accept": MANIFEST_TYPES},
+            timeout=10,
         )
         digest = head.headers["Docker-Content-Digest"]
         deleted = requests.delete(
-            f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{digest}", auth=auth,
-            verify=str(CA_FILE), timeout=10,
+            f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{digest}",
+            auth=auth,
+            verify=str(CA_FILE),
+            timeout=10,
         )
         assert deleted.status_code == 202
     finally:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             docker_client.images.remove(f"{repository}:{tag}")
-        except docker.errors.ImageNotFound:
-            pass
 
 
 def test_garbage_collection_keeps_tagged_images(registry_password: str) -> None:
     result = subprocess.run(
         [str(REPO / ".venv/bin/ansible-playbook"), "playbooks/registry_gc.yml"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     auth = (REGISTRY_USER, registry_password)
@@ -131,12 +154,14 @@ def test_garbage_collection_keeps_tagged_images(registry_password: str) -> None:
     body = manifest.json()
     if "manifests" in body:  # an index: follow the first image manifest
         digest = body["manifests"][0]["digest"]
-        body = get(f"/v2/aidock/rag/manifests/{digest}", auth=auth,
-                   headers={"Accept": MANIFEST_TYPES}).json()
+        body = get(
+            f"/v2/aidock/rag/manifests/{digest}", auth=auth, headers={"Accept": MANIFEST_TYPES}
+        ).json()
     blobs = [body["config"]["digest"], *(layer["digest"] for layer in body["layers"])]
     for blob in blobs:
-        head = requests.head(f"{REGISTRY_URL}/v2/aidock/rag/blobs/{blob}", auth=auth,
-                             verify=str(CA_FILE), timeout=10)
+        head = requests.head(
+            f"{REGISTRY_URL}/v2/aidock/rag/blobs/{blob}", auth=auth, verify=str(CA_FILE), timeout=10
+        )
         assert head.status_code == 200, blob
     config = Path("/opt/aidock/registry/config.yml").read_text()
     assert "readonly:\n      enabled: false" in config

@@ -15,8 +15,12 @@ ENGINE_PACKAGES = ["docker.io", "docker-cli", "docker-compose", "docker-buildx",
 
 def playbook(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/ansible-playbook"), *args], cwd=REPO, capture_output=True,
-        text=True, timeout=1200, check=False,
+        [str(REPO / ".venv/bin/ansible-playbook"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
     )
 
 
@@ -36,7 +40,9 @@ def test_second_run_changes_nothing() -> None:
 
 def installed_version(package: str) -> str:
     return subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True,
+        ["dpkg-query", "-W", "-f", "${Version}", package],
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout
 
@@ -53,9 +59,14 @@ def test_engine_packages_come_from_trixie(package: str) -> None:
     policy = candidate_suites(package)
     # The lines under "*** <installed version>" name the suites that offer that version.
     lines = policy.split(f"*** {version}", 1)[1].splitlines()[1:]
-    sources = [line for line in lines[: next(
-        (i for i, line in enumerate(lines) if not line.startswith("        ")), len(lines)
-    )]]
+    sources = [
+        line
+        for line in lines[
+            : next(
+                (i for i, line in enumerate(lines) if not line.startswith("        ")), len(lines)
+            )
+        ]
+    ]
     assert any("trixie" in line for line in sources), policy
     assert not any("bookworm" in line for line in sources), policy
 
@@ -89,18 +100,28 @@ def test_daemon_json_is_hardened() -> None:
 @pytest.mark.parametrize(
     ("play", "extra", "message"),
     [
-        ("playbooks/stacks.yml",
-         '{"ai_stack_list": [{"name": "Bad Name", "version": "1", "port": 5001}]}',
-         "needs a name"),
-        ("playbooks/stacks.yml",
-         '{"ai_stack_list": [{"name": "a", "version": "1", "port": 5001},'
-         ' {"name": "b", "version": "1", "port": 5001}]}',
-         "no two stacks may share a port"),
+        (
+            "playbooks/stacks.yml",
+            '{"ai_stack_list": [{"name": "Bad Name", "version": "1", "port": 5001}]}',
+            "needs a name",
+        ),
+        (
+            "playbooks/stacks.yml",
+            '{"ai_stack_list": [{"name": "a", "version": "1", "port": 5001},'
+            ' {"name": "b", "version": "1", "port": 5001}]}',
+            "no two stacks may share a port",
+        ),
         ("playbooks/registry.yml", '{"registry_port": 70000}', "registry_port must be 1-65535"),
-        ("playbooks/registry.yml", '{"registry_users": [{"name": "x", "password": "short"}]}',
-         "12 or more characters"),
-        ("playbooks/images.yml", '{"ai_image_list": [{"name": "rag", "version": "bad tag!"}]}',
-         "version usable as an image tag"),
+        (
+            "playbooks/registry.yml",
+            '{"registry_users": [{"name": "x", "password": "short"}]}',
+            "12 or more characters",
+        ),
+        (
+            "playbooks/images.yml",
+            '{"ai_image_list": [{"name": "rag", "version": "bad tag!"}]}',
+            "version usable as an image tag",
+        ),
     ],
 )
 def test_bad_input_fails_early_and_changes_nothing(

@@ -18,7 +18,8 @@ def http(host, method: str, url: str, body: dict | None = None) -> tuple[int, di
         f"data={json.dumps(body).encode()!r} if {body is not None!r} else None\n"
         f"req=urllib.request.Request({url!r},data=data,method={method!r},"
         "headers={'Content-Type':'application/json'})\n"
-        "try:\n r=urllib.request.urlopen(req,timeout=30); print(r.status); print(r.read().decode())\n"
+        "try:\n r=urllib.request.urlopen(req,timeout=30)\n"
+        " print(r.status); print(r.read().decode())\n"
         "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\n"
     )
     status, payload = host.check_output(f"python3 -c {shlex.quote(script)}").split("\n", 1)
@@ -60,11 +61,15 @@ def test_limits_are_set(host):
 
 
 def test_rag_answers_from_ingested_text(host):
-    doc = {"documents": [{"id": "probe", "text": "The molecule probe retention period is 17 days."}]}
+    doc = {
+        "documents": [{"id": "probe", "text": "The molecule probe retention period is 17 days."}]
+    }
     status, _ = http(host, "POST", "http://127.0.0.1:5001/v1/collections/probe/documents", doc)
     assert status == 201
     status, answer = http(
-        host, "POST", "http://127.0.0.1:5001/v1/collections/probe/query",
+        host,
+        "POST",
+        "http://127.0.0.1:5001/v1/collections/probe/query",
         {"question": "What is the probe retention period?"},
     )
     assert status == 200

@@ -15,7 +15,9 @@ USER = "molecule"
 
 @pytest.fixture(scope="module")
 def password() -> str:
-    return (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "registry.password").read_text().strip()
+    return (
+        (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "registry.password").read_text().strip()
+    )
 
 
 def test_anonymous_request_is_refused(host):
