@@ -40,7 +40,7 @@ ask: venv ## Ask the RAG AI a question (QUESTION=...)
 test: lint unit deploy integration molecule ## Lint gate, unit, integration (real stack) and molecule tests
 
 lint: venv ## ansible-lint, yamllint, hadolint, ruff
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	find images -name Dockerfile -print0 | xargs -0 $(BIN)/hadolint

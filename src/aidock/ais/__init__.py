@@ -1,0 +1,34 @@
+"""The document AIs: extraction (random forest over tokens) and categorization (TF-IDF).
+
+Submodules: ``corpus`` (seeded synthetic training data), ``features`` (tokenizer and
+token features), ``base`` (the ``AI`` base: identity, save/load), ``extraction``,
+``categorization`` and ``metrics`` (scores, baselines, benchmark). Names below are
+imported on first use so that ``aidock.ais.corpus`` does not load scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AI": "base",
+    "ArtifactError": "base",
+    "NotTrainedError": "base",
+    "CategorizationAI": "categorization",
+    "CategoryPrediction": "categorization",
+    "CATEGORIES": "corpus",
+    "FIELD_LABELS": "corpus",
+    "Document": "corpus",
+    "Span": "corpus",
+    "generate": "corpus",
+    "ExtractionAI": "extraction",
+    "run_benchmark": "metrics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

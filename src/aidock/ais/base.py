@@ -1,0 +1,159 @@
+"""Common base of the AIs: identity, training metadata and artifact save/load.
+
+An artifact is one joblib file holding a dict: the artifact format, the AI's ``name``,
+``schema_version`` and ``version``, free-form ``metadata`` and the fitted ``state``.
+Loading unpickles, so only load artifacts you built or whose SHA-256 you pinned
+(``load(path, sha256=...)`` checks the digest *before* unpickling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import joblib
+import numpy as np
+import sklearn
+
+from aidock.ais.corpus import Document
+
+ARTIFACT_FORMAT = 1
+
+
+class NotTrainedError(RuntimeError):
+    """The AI was asked to predict, evaluate or save before ``train``."""
+
+
+class ArtifactError(ValueError):
+    """An artifact is unreadable, tampered with, or belongs to another AI or schema."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as src:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class AI(ABC):
+    """An AI that learns from ``Document``s and answers for one text at a time."""
+
+    name: ClassVar[str]
+    schema_version: ClassVar[str]
+
+    def __init__(self, version: str = "1") -> None:
+        self.version = version
+        self.metadata: dict[str, Any] = {}
+
+    # -- to implement ------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def is_trained(self) -> bool:
+        """True once ``train`` (or ``load``) has produced a fitted model."""
+
+    @abstractmethod
+    def _fit(self, docs: Sequence[Document]) -> None:
+        """Fit the model on ``docs``."""
+
+    @abstractmethod
+    def predict(self, text: str) -> Any:
+        """The AI's answer for one text."""
+
+    @abstractmethod
+    def evaluate(self, docs: Sequence[Document]) -> dict[str, Any]:
+        """Metrics of the AI on labelled ``docs``."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """What ``save`` stores besides identity and metadata."""
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Inverse of ``_state``."""
+
+    # -- shared ------------------------------------------------------------------
+
+    def train(self, docs: Sequence[Document]) -> Self:
+        """Fit on ``docs`` and record when, on how much and how long it took."""
+        if not docs:
+            raise ValueError("cannot train on an empty corpus")
+        began = time.perf_counter()
+        self._fit(docs)
+        self.metadata = {
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "train_docs": len(docs),
+            "train_seconds": round(time.perf_counter() - began, 3),
+            "sklearn_version": sklearn.__version__,
+            "numpy_version": np.__version__,
+            "python_version": platform.python_version(),
+        }
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """Identity and training metadata (for health/info endpoints)."""
+        return {
+            "name": self.name,
+            "schema_version": self.schema_version,
+            "version": self.version,
+            "trained": self.is_trained,
+            **self.metadata,
+        }
+
+    def save(self, path: str | Path) -> str:
+        """Write the artifact atomically to ``path``; return its SHA-256."""
+        self._require_trained()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": ARTIFACT_FORMAT,
+            "name": self.name,
+            "schema_version": self.schema_version,
+            "version": self.version,
+            "metadata": self.metadata,
+            "state": self._state(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                joblib.dump(payload, out, compress=3)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return file_sha256(path)
+
+    @classmethod
+    def load(cls, path: str | Path, sha256: str | None = None) -> Self:
+        """Read an artifact written by ``save`` of the same AI and schema version."""
+        path = Path(path)
+        if sha256 is not None and file_sha256(path) != sha256.lower():
+            raise ArtifactError(f"{path}: SHA-256 mismatch, refusing to unpickle")
+        payload = joblib.load(path)
+        if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(f"{path}: not an aidock AI artifact (format {ARTIFACT_FORMAT})")
+        for key in ("name", "schema_version"):
+            if payload.get(key) != getattr(cls, key):
+                raise ArtifactError(
+                    f"{path}: artifact {key} {payload.get(key)!r} does not match "
+                    f"{cls.__name__}.{key} {getattr(cls, key)!r}"
+                )
+        ai = cls.__new__(cls)
+        AI.__init__(ai, version=payload["version"])
+        ai.metadata = dict(payload.get("metadata", {}))
+        ai._restore(payload["state"])
+        return ai
+
+    def _require_trained(self) -> None:
+        if not self.is_trained:
+            raise NotTrainedError(f"{type(self).__name__} is not trained; call train() or load()")

@@ -1,0 +1,152 @@
+"""The synthetic corpus: determinism, exact span offsets, valid IBANs, coverage."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from aidock.ais.corpus import (
+    CATEGORIES,
+    FIELD_LABELS,
+    IBAN_BBAN,
+    Document,
+    format_iban,
+    generate,
+    generate_one,
+    iban_is_valid,
+    make_iban,
+    read_jsonl,
+    write_jsonl,
+)
+from aidock.ais.features import tokenize
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[Document]:
+    return generate(N, seed=7)
+
+
+def test_same_seed_same_documents(docs: list[Document]) -> None:
+    assert generate(N, seed=7) == docs
+
+
+def test_other_seed_other_documents(docs: list[Document]) -> None:
+    other = generate(N, seed=8)
+    assert [d.text for d in other] != [d.text for d in docs]
+
+
+def test_documents_do_not_depend_on_n(docs: list[Document]) -> None:
+    assert generate(25, seed=7) == docs[:25]
+    assert generate_one(7, 42) == docs[42]
+
+
+def test_ids_unique(docs: list[Document]) -> None:
+    assert len({d.id for d in docs}) == len(docs)
+
+
+def test_span_offsets_match_text(docs: list[Document]) -> None:
+    spans = 0
+    for doc in docs:
+        for span in doc.fields:
+            assert doc.text[span.start : span.end] == span.text, (doc.id, span)
+            assert span.label in FIELD_LABELS
+            spans += 1
+    assert spans > N  # invoices and reminders carry several fields each
+
+
+def test_spans_sorted_and_disjoint(docs: list[Document]) -> None:
+    for doc in docs:
+        for left, right in zip(doc.fields, doc.fields[1:], strict=False):
+            assert left.end <= right.start, doc.id
+
+
+def test_spans_align_with_token_boundaries(docs: list[Document]) -> None:
+    for doc in docs:
+        tokens = tokenize(doc.text)
+        starts, ends = {t.start for t in tokens}, {t.end for t in tokens}
+        for span in doc.fields:
+            assert span.start in starts and span.end in ends, (doc.id, span)
+
+
+def test_fields_only_on_invoices_and_reminders(docs: list[Document]) -> None:
+    for doc in docs:
+        if doc.category in ("invoice", "reminder"):
+            labels = Counter(s.label for s in doc.fields)
+            assert all(count == 1 for count in labels.values()), doc.id
+        else:
+            assert doc.fields == (), doc.id
+
+
+def test_full_letters_have_core_fields(docs: list[Document]) -> None:
+    complete = [d for d in docs if d.category in ("invoice", "reminder")]
+    with_all = [
+        d for d in complete
+        if {"invoice_number", "invoice_date", "total_amount", "iban"} <= {s.label for s in d.fields}
+    ]  # fmt: skip
+    assert len(with_all) >= 0.85 * len(complete)  # the rest are page excerpts
+
+
+def test_all_categories_and_labels_occur(docs: list[Document]) -> None:
+    assert set(Counter(d.category for d in docs)) == set(CATEGORIES)
+    assert {s.label for d in docs for s in d.fields} == set(FIELD_LABELS)
+
+
+def test_distractors_present(docs: list[Document]) -> None:
+    """Documents hold more dates/amounts/IBAN-likes than labelled ones (non-trivial task)."""
+    invoices = [d for d in docs if d.category == "invoice"]
+    assert (
+        sum("ZZZ" in d.text or "debited" in d.text or "abgebucht" in d.text for d in invoices) > 0
+    )
+    assert any(
+        "IBAN" in d.text for d in docs if d.category in ("claim", "termination", "statement")
+    )
+
+
+def test_labelled_ibans_have_valid_checksums(docs: list[Document]) -> None:
+    ibans = [s.text for d in docs for s in d.fields if s.label == "iban"]
+    assert ibans
+    assert all(iban_is_valid(iban) for iban in ibans)
+
+
+@pytest.mark.parametrize("country", sorted(IBAN_BBAN))
+def test_generated_ibans_are_valid_for_every_country(country: str) -> None:
+    rng = random.Random(country)
+    for _ in range(50):
+        iban = make_iban(rng, country)
+        assert iban_is_valid(iban)
+        assert iban_is_valid(format_iban(iban, grouped=True))
+
+
+@pytest.mark.parametrize(
+    ("iban", "valid"),
+    [
+        ("DE89 3704 0044 0532 0130 00", True),  # published example IBANs
+        ("GB82 WEST 1234 5698 7654 32", True),
+        ("CH93 0076 2011 6238 5295 7", True),
+        ("DE89 3704 0044 0532 0130 01", False),  # one digit off
+        ("DE98ZZZ09999999999", False),  # SEPA creditor id
+        ("RF18 5390 0754 7034", False),  # structured creditor reference
+        ("XX89370400440532013000", False),  # unknown country
+        ("", False),
+    ],
+)
+def test_iban_validation(iban: str, valid: bool) -> None:
+    assert iban_is_valid(iban) is valid
+
+
+def test_jsonl_roundtrip(docs: list[Document], tmp_path) -> None:
+    path = write_jsonl(docs[:20], tmp_path / "corpus.jsonl")
+    assert read_jsonl(path) == docs[:20]
+
+
+def test_forced_category_and_bad_input() -> None:
+    assert generate_one(1, 3, category="statement").category == "statement"
+    with pytest.raises(ValueError, match="unknown category"):
+        generate_one(1, 3, category="poem")
+    with pytest.raises(ValueError):
+        generate(-1)
+    assert generate(0) == []
