@@ -19,6 +19,24 @@ def inspect(host, ref: str) -> dict:
     return json.loads(host.check_output(f"docker inspect {ref}"))[0]
 
 
+# (path in `docker inspect`, expected value) of every hardened aidock container.
+HARDENED = [
+    (("HostConfig", "ReadonlyRootfs"), True),
+    (("HostConfig", "CapDrop"), ["ALL"]),
+    (("HostConfig", "SecurityOpt"), ["no-new-privileges:true"]),
+    (("Config", "User"), "10001:10001"),
+    (("State", "Health", "Status"), "healthy"),
+]
+
+
+def inspected(host, ref: str, path: tuple[str, ...]):
+    """One value of `docker inspect`, by its path of keys."""
+    value = inspect(host, ref)
+    for key in path:
+        value = value[key]
+    return value
+
+
 def https_status(host, url: str, ca: str, user: str = "", password: str = "") -> int:
     """HTTP status of a GET from inside the test host, verifying TLS against `ca`."""
     script = (

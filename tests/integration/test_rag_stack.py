@@ -12,18 +12,17 @@ from conftest import RAG_CONTAINER, RAG_URL, REPO, aidock, wait_healthy
 COLLECTION = "itest"
 
 
+def ingest_docs():
+    """Ingest the shipped documents into the test collection with the worker CLI."""
+    return aidock(
+        *("worker", "rag", "ingest", str(REPO / "data" / "docs")),
+        *("--collection", COLLECTION, "--url", RAG_URL),
+    )
+
+
 @pytest.fixture(scope="module", autouse=True)
 def ingested() -> None:
-    result = aidock(
-        "worker",
-        "rag",
-        "ingest",
-        str(REPO / "data" / "docs"),
-        "--collection",
-        COLLECTION,
-        "--url",
-        RAG_URL,
-    )
+    result = ingest_docs()
     assert result.returncode == 0, result.stderr
 
 
@@ -54,16 +53,7 @@ def test_sources_carry_scores_in_order() -> None:
 
 def test_reingesting_does_not_duplicate() -> None:
     before = requests.get(f"{RAG_URL}/v1/collections", timeout=10).json()
-    again = aidock(
-        "worker",
-        "rag",
-        "ingest",
-        str(REPO / "data" / "docs"),
-        "--collection",
-        COLLECTION,
-        "--url",
-        RAG_URL,
-    )
+    again = ingest_docs()
     assert again.returncode == 0
     after = requests.get(f"{RAG_URL}/v1/collections", timeout=10).json()
     assert before == after

@@ -4,7 +4,7 @@ import json
 import shlex
 
 import pytest
-from testhost import hosts, inspect
+from testhost import HARDENED, hosts, inspect, inspected
 
 testinfra_hosts = hosts()
 
@@ -37,21 +37,9 @@ def test_image_is_labelled(host):
     assert labels["org.opencontainers.image.version"] == "0.1.0"
 
 
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        (("HostConfig", "ReadonlyRootfs"), True),
-        (("HostConfig", "CapDrop"), ["ALL"]),
-        (("HostConfig", "SecurityOpt"), ["no-new-privileges:true"]),
-        (("Config", "User"), "10001:10001"),
-        (("State", "Health", "Status"), "healthy"),
-    ],
-)
+@pytest.mark.parametrize(("path", "expected"), HARDENED)
 def test_stack_is_hardened(host, path, expected):
-    value = inspect(host, CONTAINER)
-    for key in path:
-        value = value[key]
-    assert value == expected
+    assert inspected(host, CONTAINER, path) == expected
 
 
 def test_limits_are_set(host):

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testhost import hosts, https_status, inspect
+from testhost import HARDENED, hosts, https_status, inspect, inspected
 
 testinfra_hosts = hosts()
 
@@ -47,21 +47,9 @@ def test_dockerd_trusts_the_site_ca(host):
     assert host.file("/etc/docker/certs.d/localhost:5000/ca.crt").exists
 
 
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        (("HostConfig", "ReadonlyRootfs"), True),
-        (("HostConfig", "CapDrop"), ["ALL"]),
-        (("HostConfig", "SecurityOpt"), ["no-new-privileges:true"]),
-        (("Config", "User"), "10001:10001"),
-        (("State", "Health", "Status"), "healthy"),
-    ],
-)
+@pytest.mark.parametrize(("path", "expected"), HARDENED)
 def test_container_is_hardened(host, path, expected):
-    value = inspect(host, "aidock-registry-registry-1")
-    for key in path:
-        value = value[key]
-    assert value == expected
+    assert inspected(host, "aidock-registry-registry-1", path) == expected
 
 
 def test_port_is_on_loopback_only(host):
