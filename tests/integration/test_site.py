@@ -10,6 +10,7 @@ import docker
 import pytest
 from conftest import RAG_CONTAINER, REGISTRY_CONTAINER, REPO
 
+STACK_PROJECTS = {"aidock-registry", "aidock-rag"}
 ENGINE_PACKAGES = ["docker.io", "docker-cli", "docker-compose", "docker-buildx", "containerd"]
 
 
@@ -97,6 +98,15 @@ def test_daemon_json_is_hardened() -> None:
     assert daemon["log-opts"]["max-size"]
 
 
+def stack_containers(docker_client: docker.DockerClient) -> dict[str, str]:
+    """Name -> id of the containers of the deployed stacks (other containers may come and go)."""
+    return {
+        c.name: c.id
+        for c in docker_client.containers.list(all=True)
+        if c.labels.get("com.docker.compose.project") in STACK_PROJECTS
+    }
+
+
 @pytest.mark.parametrize(
     ("play", "extra", "message"),
     [
@@ -127,9 +137,9 @@ def test_daemon_json_is_hardened() -> None:
 def test_bad_input_fails_early_and_changes_nothing(
     docker_client: docker.DockerClient, play: str, extra: str, message: str
 ) -> None:
-    before = {c.name: c.id for c in docker_client.containers.list()}
+    before = stack_containers(docker_client)
     result = playbook(play, "-e", extra)
     assert result.returncode != 0
     assert message in result.stdout
     assert recap(result.stdout)["changed"] == 0
-    assert {c.name: c.id for c in docker_client.containers.list()} == before
+    assert stack_containers(docker_client) == before
