@@ -19,8 +19,8 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_API_ERROR = 4
 
-# Modules registering a top-level command group ("agent", "bento" come later).
-COMMAND_GROUPS: tuple[str, ...] = ("aidock.worker",)
+# Modules registering a top-level command group.
+COMMAND_GROUPS: tuple[str, ...] = ("aidock.worker", "aidock.agent.cli", "aidock.bento.cli")
 
 Handler = Callable[[argparse.Namespace], int]
 

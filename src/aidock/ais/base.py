@@ -17,13 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import joblib
 import numpy as np
 import sklearn
 
 from aidock.ais.corpus import Document
+
+if TYPE_CHECKING:
+    from aidock.bento.build import BentoBuild
 
 ARTIFACT_FORMAT = 1
 
@@ -132,6 +135,16 @@ class AI(ABC):
             Path(tmp).unlink(missing_ok=True)
             raise
         return file_sha256(path)
+
+    def save_bento(self, output_dir: str | Path | None = None) -> BentoBuild:
+        """Build a Bento serving this AI in the local BentoML store (``$BENTOML_HOME``).
+
+        With ``output_dir``, also export it there as ``<name>-<version>.bento``. Needs
+        BentoML; see ``aidock.bento.build.save_bento``.
+        """
+        from aidock.bento.build import save_bento
+
+        return save_bento(self, output_dir)
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None) -> Self:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-# Worker modules with a register(subparsers) function ("extract", "run" come later).
-WORKERS: tuple[str, ...] = ("aidock.worker.rag",)
+# Worker modules with a register(subparsers) function.
+WORKERS: tuple[str, ...] = ("aidock.worker.rag", "aidock.worker.run", "aidock.worker.documents")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,212 @@
+"""Flask application of the agent (``create_app`` factory).
+
+``/v1/*`` needs ``Authorization: Bearer <token>`` (the token file's content, compared in
+constant time). ``/healthz``, ``/metrics`` and ``/openapi.json`` are open: they reveal
+counts, not endpoints. Errors are ``{"error": message, "field": name-or-null}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from importlib import metadata
+from typing import Any, Literal
+
+from flask import Flask, Response, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from aidock.agent.config import AgentConfig
+from aidock.agent.errors import AgentError
+from aidock.agent.instances import ContainerOps, InstanceManager, Prober, http_ready
+from aidock.agent.metrics import CONTENT_TYPE
+from aidock.agent.schemas import (
+    HealthResponse,
+    InstanceList,
+    InstanceRequest,
+    build_openapi,
+)
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "aidock_agent"
+MAX_BODY_BYTES = 16_384
+InitMode = Literal["eager", "first_request", "manual"]
+
+
+class BadRequest(AgentError):
+    """A malformed request (status set per instance)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.status = status
+
+
+def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
+    return jsonify({"error": message, "field": field}), status
+
+
+def _parse_request() -> InstanceRequest:
+    if not request.is_json:
+        got = request.mimetype or "none"
+        raise BadRequest(415, f"Content-Type must be application/json (got {got})")
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise BadRequest(400, "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise BadRequest(400, f"invalid JSON: {exc}") from exc
+    try:
+        return InstanceRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        if loc:
+            raise BadRequest(422, f"{loc}: {first['msg']}", loc) from exc
+        raise BadRequest(422, f"request body: {first['msg']}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aidock")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _make_ops(config: AgentConfig) -> ContainerOps:
+    from aidock.agent.docker_ops import DockerOps
+
+    return DockerOps(config)
+
+
+def create_app(
+    config: AgentConfig | None = None,
+    *,
+    ops: ContainerOps | None = None,
+    probe: Prober = http_ready,
+    init: InitMode = "eager",
+    reaper: bool = True,
+) -> Flask:
+    """Build the agent app (settings from the environment/``AIDOCK_AGENT_CONFIG`` by default).
+
+    ``init`` says when the manager starts (network, adoption of this owner's containers,
+    reaper thread): ``"eager"`` now, ``"first_request"`` in the process serving the first
+    request (``gunicorn``; the registry of instances lives in memory, so one worker),
+    ``"manual"`` through ``get_manager(app).start()``. The token file is read now: a
+    missing or short token fails here, not on the first request.
+    """
+    config = config or AgentConfig.load()
+    token = config.api_token().encode("utf-8")
+    manager = InstanceManager(config, ops or _make_ops(config), probe=probe)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = manager
+    openapi = build_openapi(_version())
+
+    @app.errorhandler(AgentError)
+    def _agent_error(exc: AgentError) -> tuple[Response, int]:
+        resp, status = _error(exc.status, exc.message, exc.field)
+        if status in (429, 503):
+            resp.headers["Retry-After"] = "5"
+        if status >= 500:
+            log.warning("%s %s -> %s: %s", request.method, request.path, status, exc.message)
+        return resp, status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        if status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed on {request.path}"
+        elif status == 413:
+            message = f"request body exceeds the limit of {MAX_BODY_BYTES} bytes"
+        else:
+            message = exc.description or exc.name
+        resp, status = _error(status, message)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return resp, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, f"internal server error ({type(exc).__name__})")
+
+    @app.before_request
+    def _authenticate() -> tuple[Response, int] | None:
+        if init == "first_request":
+            manager.start(reaper=reaper)
+        if not request.path.startswith("/v1/") and request.path != "/v1":
+            return None
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            resp, status = _error(401, "missing bearer token (Authorization: Bearer <token>)")
+        elif not hmac.compare_digest(given.strip().encode("utf-8"), token):
+            resp, status = _error(401, "wrong bearer token")
+        else:
+            return None
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="aidock-agent"'
+        return resp, status
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        docker_ok = bool(getattr(manager.ops, "ping", lambda: True)())
+        body = HealthResponse(
+            status="ok" if docker_ok else "degraded",
+            docker=docker_ok,
+            instances=len(manager.list()),
+            owner_id=config.owner_id,
+        )
+        return jsonify(body.model_dump()), 200 if docker_ok else 503
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        text = manager.metrics.render(manager.running_by_ai(), config.max_instances)
+        return Response(text, content_type=CONTENT_TYPE)
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Response:
+        return jsonify(openapi)
+
+    @app.post("/v1/instances")
+    def create_instance() -> tuple[Response, int]:
+        req = _parse_request()
+        instance = manager.create(req.ai, req.version)
+        resp = jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
+        resp.headers["Location"] = f"/v1/instances/{instance.id}"
+        return resp, 201
+
+    @app.get("/v1/instances")
+    def list_instances() -> Response:
+        body = InstanceList(
+            instances=[i.out(config.idle_ttl) for i in manager.list()],
+            max_instances=config.max_instances,
+        )
+        return jsonify(body.model_dump(mode="json"))
+
+    @app.get("/v1/instances/<instance_id>")
+    def get_instance(instance_id: str) -> Response:
+        instance = manager.get(instance_id, touch=True)
+        return jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
+
+    @app.delete("/v1/instances/<instance_id>")
+    def delete_instance(instance_id: str) -> Response:
+        manager.terminate(instance_id)
+        return Response(status=204)
+
+    if init == "eager":
+        manager.start(reaper=reaper)
+    return app
+
+
+def get_manager(app: Flask) -> InstanceManager:
+    """The ``InstanceManager`` of an app made by ``create_app``."""
+    return app.extensions[EXTENSION]

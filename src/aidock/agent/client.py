@@ -1,0 +1,91 @@
+"""``AgentClient``: the agent API over ``ApiClient`` (retries, backoff, clear errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from pydantic import ValidationError
+
+from aidock.agent.schemas import InstanceList, InstanceOut
+from aidock.client.http import ApiClient, ApiError
+
+DEFAULT_AGENT_URL = "http://127.0.0.1:8700"
+AGENT_URL_ENV = "AIDOCK_AGENT_URL"
+TOKEN_FILE_ENV = "AIDOCK_AGENT_TOKEN_FILE"
+
+
+class AgentClient:
+    """Client of the agent.
+
+    Reads retry connection errors and 502/503/504. A start request waits up to
+    ``start_timeout`` for the answer (the agent answers once the AI is ready) and is
+    retried only on connection errors, never after a 502/504: each of those means a
+    start that failed and whose container the agent already removed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        start_timeout: float = 900.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        self.api = ApiClient(
+            url, timeout=timeout, retries=retries, backoff=backoff, headers=headers, session=session
+        )
+        self.start_api = ApiClient(
+            url,
+            timeout=start_timeout,
+            retries=retries,
+            backoff=backoff,
+            retry_statuses=(),
+            headers=headers,
+            session=session,
+        )
+        self.url = self.api.base_url
+
+    @staticmethod
+    def _path(instance_id: str) -> str:
+        return f"/v1/instances/{quote(instance_id, safe='')}"
+
+    def _instance(self, body: Any) -> InstanceOut:
+        try:
+            return InstanceOut.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(
+                200, f"the agent's answer is not an instance: {exc}", None, self.url
+            ) from exc
+
+    def request_instance(self, ai: str, version: str) -> InstanceOut:
+        """Start ``ai`` at ``version``; returns once it is ready."""
+        body = self.start_api.post_json("/v1/instances", {"ai": ai, "version": version})
+        return self._instance(body)
+
+    def get(self, instance_id: str) -> InstanceOut:
+        """One instance (also a keep-alive for the agent's idle TTL)."""
+        return self._instance(self.api.get_json(self._path(instance_id)))
+
+    def list(self) -> list[InstanceOut]:
+        """All instances of the agent."""
+        body = self.api.get_json("/v1/instances")
+        try:
+            return InstanceList.model_validate(body).instances
+        except ValidationError as exc:
+            raise ApiError(200, f"the agent's answer is not a list: {exc}", None, self.url) from exc
+
+    def terminate(self, instance_id: str, *, missing_ok: bool = False) -> bool:
+        """Stop and remove the instance; False when it was unknown and ``missing_ok``."""
+        try:
+            self.api.request_json("DELETE", self._path(instance_id))
+        except ApiError as exc:
+            if missing_ok and exc.status == 404:
+                return False
+            raise
+        return True

@@ -1,0 +1,413 @@
+"""Every Docker Engine API call of the agent, through the Docker SDK.
+
+Hardening is enforced here whatever the image says: uid/gid 10001, read-only root
+filesystem with tmpfs mounts from the catalog, all capabilities dropped,
+no-new-privileges, memory (swap included), CPU and PID limits, ownership labels, the
+agent's network, and ports (loopback mode only) published on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, NotFound
+
+from aidock.agent import (
+    AI_LABEL,
+    CONTAINER_PREFIX,
+    INSTANCE_LABEL,
+    OWNER_LABEL,
+    RUN_AS,
+    STARTED_AT_LABEL,
+    VERSION_LABEL,
+)
+from aidock.agent.config import AgentConfig, AiSpec, ImageRef
+from aidock.agent.errors import (
+    DockerUnavailable,
+    ImageNotFound,
+    RegistryError,
+    StartFailed,
+)
+
+log = logging.getLogger(__name__)
+LOOPBACK = "127.0.0.1"
+SCHEMA_LABEL_KEY = "ai.aidock.schema-version"
+_UNREACHABLE_HINTS = (
+    "connection refused",
+    "dial tcp",
+    "no such host",
+    "i/o timeout",
+    "tls",
+    "x509",
+    "no route to host",
+    "network is unreachable",
+    "context deadline exceeded",
+)
+_AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image present locally, ready to run."""
+
+    ref: str
+    id: str
+    digest: str | None
+    labels: dict[str, str]
+    pulled: bool
+
+    @property
+    def schema_version(self) -> str | None:
+        """The ``ai.aidock.schema-version`` label the image declares, if any."""
+        return self.labels.get(SCHEMA_LABEL_KEY)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run for one instance."""
+
+    instance_id: str
+    ai: str
+    version: str
+    image: str
+    started_at: str
+    spec: AiSpec
+
+    @property
+    def name(self) -> str:
+        """Container name: ``aidock-ai-<ai>-<instance id>``."""
+        return container_name(self.ai, self.instance_id)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What the agent needs to know about one of its containers."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    status: str
+    image: str = ""
+    exit_code: int | None = None
+    host_ports: dict[int, int] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """True while the container's process runs."""
+        return self.status == "running"
+
+    @property
+    def hardened(self) -> bool:
+        """True when it runs with the hardening this agent enforces."""
+        return not self.problems
+
+
+def container_name(ai: str, instance_id: str) -> str:
+    """Name of an instance's container."""
+    return f"{CONTAINER_PREFIX}{ai}-{instance_id}"
+
+
+def run_kwargs(config: AgentConfig, run: RunSpec) -> dict[str, Any]:
+    """Keyword arguments of ``containers.create`` for ``run`` (hardening enforced)."""
+    spec = run.spec
+    kwargs: dict[str, Any] = {
+        "name": run.name,
+        "user": RUN_AS,
+        "read_only": True,
+        "tmpfs": dict(spec.tmpfs),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "privileged": False,
+        "mem_limit": spec.memory,
+        "memswap_limit": spec.memory,
+        "nano_cpus": spec.nano_cpus,
+        "pids_limit": spec.pids,
+        "labels": {
+            OWNER_LABEL: config.owner_id,
+            AI_LABEL: run.ai,
+            VERSION_LABEL: run.version,
+            STARTED_AT_LABEL: run.started_at,
+            INSTANCE_LABEL: run.instance_id,
+        },
+        "environment": dict(spec.env),
+        "network": config.network,
+        "restart_policy": {"Name": "no"},
+        "ipc_mode": "private",
+        "detach": True,
+    }
+    if config.endpoint_mode == "loopback":
+        kwargs["ports"] = {f"{spec.port}/tcp": (LOOPBACK, None)}
+    return kwargs
+
+
+def hardening_problems(attrs: dict[str, Any], owner_id: str) -> tuple[str, ...]:
+    """Ways an inspected container differs from what this agent would have run."""
+    host = attrs.get("HostConfig") or {}
+    conf = attrs.get("Config") or {}
+    problems: list[str] = []
+    if (conf.get("Labels") or {}).get(OWNER_LABEL) != owner_id:
+        problems.append("owner label differs")
+    if conf.get("User") != RUN_AS:
+        problems.append(f"user is {conf.get('User')!r}, not {RUN_AS}")
+    if not host.get("ReadonlyRootfs"):
+        problems.append("root filesystem is writable")
+    if "ALL" not in (host.get("CapDrop") or []) or host.get("CapAdd"):
+        problems.append("capabilities are not all dropped")
+    if not any(str(o).startswith("no-new-privileges") for o in host.get("SecurityOpt") or []):
+        problems.append("no-new-privileges is not set")
+    if host.get("Privileged"):
+        problems.append("privileged")
+    if not host.get("Memory") or not host.get("PidsLimit") or not host.get("NanoCpus"):
+        problems.append("memory, CPU or PID limit missing")
+    for bindings in (host.get("PortBindings") or {}).values():
+        for binding in bindings or []:
+            if binding.get("HostIp") != LOOPBACK:
+                problems.append("a port is published beyond 127.0.0.1")
+    return tuple(problems)
+
+
+def _host_ports(attrs: dict[str, Any]) -> dict[int, int]:
+    ports: dict[int, int] = {}
+    published = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for key, bindings in published.items():
+        port, _, proto = key.partition("/")
+        if proto != "tcp" or not bindings:
+            continue
+        for binding in bindings:
+            if binding.get("HostIp") == LOOPBACK and binding.get("HostPort"):
+                ports[int(port)] = int(binding["HostPort"])
+    return ports
+
+
+def container_info(attrs: dict[str, Any], owner_id: str) -> ContainerInfo:
+    """``ContainerInfo`` from ``docker inspect`` attributes."""
+    state = attrs.get("State") or {}
+    return ContainerInfo(
+        id=str(attrs.get("Id", "")),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        status=str(state.get("Status", "unknown")),
+        image=str((attrs.get("Config") or {}).get("Image", "")),
+        exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
+        host_ports=_host_ports(attrs),
+        problems=hardening_problems(attrs, owner_id),
+    )
+
+
+def classify_pull_error(ref: ImageRef, exc: Exception) -> Exception:
+    """The agent error for a failed pull of ``ref``."""
+    text = str(getattr(exc, "explanation", None) or exc)
+    lower = text.lower()
+    if isinstance(exc, NotFound) or "manifest unknown" in lower or "not found" in lower:
+        return ImageNotFound(f"version: the registry has no image {ref}", "version")
+    if any(hint in lower for hint in _AUTH_HINTS):
+        return RegistryError(f"the registry {ref.registry} refused the credentials: {text}")
+    if any(hint in lower for hint in _UNREACHABLE_HINTS):
+        return RegistryError(f"the registry {ref.registry} is not reachable: {text}")
+    return RegistryError(f"pulling {ref} failed: {text}")
+
+
+@contextmanager
+def _engine(what: str) -> Iterator[None]:
+    """Map a Docker daemon that does not answer to ``DockerUnavailable``."""
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DockerUnavailable(f"the Docker daemon did not answer while {what}: {exc}") from exc
+    except DockerException as exc:
+        if isinstance(exc, APIError):
+            raise
+        raise DockerUnavailable(f"Docker failed while {what}: {exc}") from exc
+
+
+class DockerOps:
+    """Docker Engine operations of one agent (``owner_id`` of ``config``)."""
+
+    def __init__(self, config: AgentConfig, client: docker.DockerClient | None = None) -> None:
+        self.config = config
+        self._client = client
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The SDK client (created on first use from the environment)."""
+        if self._client is None:
+            with _engine("connecting"):
+                self._client = docker.from_env(timeout=int(self.config.docker_timeout))
+        return self._client
+
+    def close(self) -> None:
+        """Close the SDK client."""
+        if self._client is not None:
+            self._client.close()
+
+    def ping(self) -> bool:
+        """True when the daemon answers."""
+        try:
+            return bool(self.client.ping())
+        except (DockerException, requests.RequestException, DockerUnavailable):
+            return False
+
+    def ensure_network(self) -> None:
+        """Create the AI network unless it exists (an existing one is used as it is)."""
+        name = self.config.network
+        with _engine(f"checking network {name}"):
+            found = self.client.networks.list(names=[name])
+            existing = [n for n in found if n.name == name]
+            if existing:
+                internal = bool(existing[0].attrs.get("Internal"))
+                if self.config.endpoint_mode == "loopback" and internal:
+                    raise StartFailed(
+                        f"network {name} is internal: loopback mode cannot publish ports on it"
+                    )
+                return
+            options = {}
+            if self.config.endpoint_mode == "loopback":
+                # AIs are reached through 127.0.0.1 only: they need not talk to each other.
+                options["com.docker.network.bridge.enable_icc"] = "false"
+            try:
+                self.client.networks.create(
+                    name,
+                    driver="bridge",
+                    internal=self.config.internal_network,
+                    options=options,
+                    labels={OWNER_LABEL: self.config.owner_id},
+                )
+            except APIError as exc:
+                if exc.status_code != 409:  # created concurrently
+                    raise StartFailed(f"cannot create network {name}: {exc.explanation}") from exc
+            log.info("created network %s (internal=%s)", name, self.config.internal_network)
+
+    def _pull_lock(self, ref: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._pull_locks.setdefault(ref, threading.Lock())
+
+    def registry_digest(self, ref: ImageRef) -> str | None:
+        """The digest the registry has for ``ref`` (None when it cannot tell)."""
+        try:
+            with _engine(f"asking the registry about {ref}"):
+                data = self.client.images.get_registry_data(
+                    str(ref), auth_config=self.config.registry_auth()
+                )
+        except APIError as exc:
+            log.info("registry data of %s unavailable (%s); pulling", ref, exc.explanation)
+            return None
+        return str(data.id) if data.id else None
+
+    def local_image(self, ref: ImageRef) -> Any | None:
+        """The local image tagged ``ref``, if any."""
+        try:
+            with _engine(f"inspecting {ref}"):
+                return self.client.images.get(str(ref))
+        except APIError:  # ImageNotFound included: not local (or unreadable): pull
+            return None
+
+    def ensure_image(self, ref: ImageRef) -> ImageInfo:
+        """Make ``ref`` local; skip the pull when the local image has the registry's digest."""
+        with self._pull_lock(str(ref)):
+            digest = self.registry_digest(ref)
+            local = self.local_image(ref) if digest else None
+            if local is not None and f"{ref.name}@{digest}" in (
+                local.attrs.get("RepoDigests") or []
+            ):
+                log.info("%s is local with digest %s: no pull", ref, digest)
+                return ImageInfo(str(ref), local.id, digest, dict(local.labels or {}), False)
+            started = time.monotonic()
+            try:
+                with _engine(f"pulling {ref}"):
+                    image = self.client.images.pull(
+                        ref.name, tag=ref.tag, auth_config=self.config.registry_auth()
+                    )
+            except APIError as exc:
+                raise classify_pull_error(ref, exc) from exc
+            repo_digests = image.attrs.get("RepoDigests") or []
+            pulled = next(
+                (d.split("@", 1)[1] for d in repo_digests if d.startswith(ref.name + "@")), digest
+            )
+            log.info("pulled %s (%s) in %.1fs", ref, pulled, time.monotonic() - started)
+            return ImageInfo(str(ref), image.id, pulled, dict(image.labels or {}), True)
+
+    def run(self, run: RunSpec) -> ContainerInfo:
+        """Create and start the container of ``run``; a failed start leaves nothing behind."""
+        kwargs = run_kwargs(self.config, run)
+        kwargs.pop("detach")
+        with _engine(f"creating {run.name}"):
+            try:
+                container = self.client.containers.create(run.image, **kwargs)
+            except APIError as exc:
+                raise StartFailed(f"cannot create {run.name}: {exc.explanation}") from exc
+            try:
+                container.start()
+                container.reload()
+            except APIError as exc:
+                self.remove(container.id, graceful=False)
+                raise StartFailed(f"cannot start {run.name}: {exc.explanation}") from exc
+        return container_info(container.attrs, self.config.owner_id)
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        """The container's current state, None when it no longer exists."""
+        try:
+            with _engine(f"inspecting {container_id[:12]}"):
+                container = self.client.containers.get(container_id)
+        except NotFound:
+            return None
+        return container_info(container.attrs, self.config.owner_id)
+
+    def logs(self, container_id: str, lines: int = 20) -> str:
+        """The last ``lines`` of the container's output (empty when unavailable)."""
+        try:
+            with _engine("reading logs"):
+                raw = self.client.containers.get(container_id).logs(tail=lines)
+        except (APIError, DockerUnavailable):
+            return ""
+        return bytes(raw).decode("utf-8", errors="replace").strip()
+
+    def remove(self, container_id: str, *, graceful: bool = True) -> bool:
+        """Stop (SIGTERM, then SIGKILL after ``stop_timeout``) and remove; False if gone.
+
+        ``graceful=False`` kills at once (a start that failed: nobody uses it yet).
+        """
+        with _engine(f"removing {container_id[:12]}"):
+            try:
+                container = self.client.containers.get(container_id)
+            except NotFound:
+                return False
+            try:
+                if graceful and container.status in {"running", "restarting", "paused"}:
+                    container.stop(timeout=self.config.stop_timeout)
+                container.remove(v=True, force=True)
+            except NotFound:
+                return False
+            except APIError as exc:
+                if exc.status_code == 409 and "in progress" in str(exc.explanation):
+                    self._wait_gone(container_id)
+                    return True
+                raise
+        return True
+
+    def _wait_gone(self, container_id: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.client.containers.get(container_id)
+            except NotFound:
+                return
+            time.sleep(0.2)
+
+    def list_owned(self) -> list[ContainerInfo]:
+        """Containers named ``aidock-ai-*`` carrying this agent's owner label."""
+        label = f"{OWNER_LABEL}={self.config.owner_id}"
+        with _engine("listing containers"):
+            found = self.client.containers.list(all=True, filters={"label": label})
+        infos = [container_info(c.attrs, self.config.owner_id) for c in found]
+        return [info for info in infos if info.name.startswith(CONTAINER_PREFIX)]

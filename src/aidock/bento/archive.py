@@ -1,0 +1,301 @@
+"""Validate a ``.bento`` archive before anything is built from it, and unpack it safely.
+
+A valid archive: is a readable tar whose members are plain files and directories inside
+the archive; has a ``bento.yaml`` whose ``ai.aidock.schema-version`` label is a known
+schema version; holds the model file named by its labels with the SHA-256 they declare;
+carries our hashed lock file and a Dockerfile; every pinned ``name==version`` of the lock
+has a wheel in the wheelhouse (when one is given); and its name clashes with no existing
+AI. Every failure raises ``ArchiveError`` naming what is wrong. Needs PyYAML, not BentoML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+import yaml
+
+from aidock.bento.schemas import UnknownSchemaVersion, resolve
+
+ENTRY_MODULE = "aidock_service"
+LOCK_NAME = "requirements.lock"
+MODEL_FILE = "model.joblib"
+LOCK_MEMBER = f"src/{LOCK_NAME}"
+DOCKERFILE_MEMBER = "env/docker/Dockerfile.template"  # ours, byte for byte
+MAX_UNPACKED_BYTES = 8 << 30
+LABELS = {
+    "schema_version": "ai.aidock.schema-version",
+    "model_sha256": "ai.aidock.model-sha256",
+    "model_file": "ai.aidock.model-file",
+    "ai_name": "ai.aidock.ai-name",
+    "ai_version": "ai.aidock.ai-version",
+    "aidock_version": "ai.aidock.aidock-version",
+    "python_version": "ai.aidock.python-version",
+    "lock_sha256": "ai.aidock.lock-sha256",
+    "dockerfile_sha256": "ai.aidock.dockerfile-sha256",
+}
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ArchiveError(ValueError):
+    """The archive is unusable; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    """What a valid archive holds."""
+
+    path: Path
+    name: str
+    version: str
+    schema_version: str
+    model_member: str
+    model_sha256: str
+    ai_version: str
+    pins: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "archive": str(self.path),
+            "bento": self.tag,
+            "name": self.name,
+            "ai_version": self.ai_version,
+            "schema_version": self.schema_version,
+            "model": self.model_member,
+            "model_sha256": self.model_sha256,
+            "locked_packages": len(self.pins),
+        }
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalized distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(text: str) -> dict[str, str]:
+    """``{normalized name: version}`` of every ``name==version`` line of a lock file."""
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins[normalize_name(match[1])] = match[2]
+    return pins
+
+
+def wheel_index(wheelhouse: Path) -> set[tuple[str, str]]:
+    """``(normalized name, version)`` of every wheel file in a directory."""
+    found: set[tuple[str, str]] = set()
+    for wheel in wheelhouse.glob("*.whl"):
+        parts = wheel.name[: -len(".whl")].split("-")
+        if len(parts) >= 5:
+            found.add((normalize_name(parts[0]), parts[1]))
+    return found
+
+
+def missing_wheels(pins: dict[str, str], wheelhouse: Path) -> list[str]:
+    """The pins without a matching wheel in ``wheelhouse``."""
+    have = wheel_index(wheelhouse)
+    return sorted(f"{n}=={v}" for n, v in pins.items() if (n, v) not in have)
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    return PurePosixPath(member.name).as_posix().removeprefix("./")
+
+
+def _check_members(members: Iterable[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
+    files: dict[str, tarfile.TarInfo] = {}
+    total = 0
+    for member in members:
+        name = _member_name(member)
+        if name in ("", "."):
+            continue
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts:
+            raise ArchiveError(f"member {member.name!r} points outside the archive")
+        if not (member.isfile() or member.isdir()):
+            raise ArchiveError(f"member {member.name!r} is a link or device, not a file")
+        total += member.size
+        if total > MAX_UNPACKED_BYTES:
+            raise ArchiveError(f"unpacks to more than {MAX_UNPACKED_BYTES} bytes")
+        if member.isfile():
+            files[name] = member
+    return files
+
+
+def _sha256(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _Archive:
+    """An open archive with checked members."""
+
+    def __init__(self, tar: tarfile.TarFile) -> None:
+        self.tar = tar
+        self.files = _check_members(tar.getmembers())
+
+    def read(self, name: str, what: str) -> bytes:
+        member = self.files.get(name)
+        if member is None:
+            raise ArchiveError(f"missing {what} ({name})")
+        stream = self.tar.extractfile(member)
+        assert stream is not None
+        return stream.read()
+
+    def sha256(self, name: str, what: str) -> str:
+        member = self.files.get(name)
+        if member is None:
+            raise ArchiveError(f"missing {what} ({name})")
+        stream = self.tar.extractfile(member)
+        assert stream is not None
+        return _sha256(stream)
+
+
+def _open(path: Path) -> tarfile.TarFile:
+    if not path.is_file():
+        raise ArchiveError(f"{path}: no such file")
+    try:
+        return tarfile.open(path, "r:*")
+    except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
+
+
+def _bento_info(archive: _Archive) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        info = yaml.safe_load(archive.read("bento.yaml", "bento.yaml"))
+    except yaml.YAMLError as exc:
+        raise ArchiveError(f"bento.yaml is not valid YAML: {exc}") from None
+    if not isinstance(info, dict) or not info.get("name") or not info.get("version"):
+        raise ArchiveError("bento.yaml has no name and version")
+    labels = info.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise ArchiveError("bento.yaml labels are not a mapping")
+    return info, {str(k): str(v) for k, v in labels.items()}
+
+
+def _label(labels: dict[str, str], key: str) -> str:
+    value = labels.get(LABELS[key])
+    if not value:
+        raise ArchiveError(f"bento.yaml has no label {LABELS[key]}")
+    return value
+
+
+def _check_model(archive: _Archive, labels: dict[str, str]) -> tuple[str, str]:
+    member = _label(labels, "model_file")
+    declared = _label(labels, "model_sha256").lower()
+    if not _SHA256.match(declared):
+        raise ArchiveError(f"label {LABELS['model_sha256']} is not a SHA-256: {declared!r}")
+    parts = PurePosixPath(member).parts
+    if len(parts) != 4 or parts[0] != "models" or parts[3] != MODEL_FILE:
+        raise ArchiveError(f"model file {member!r} is not models/<name>/<version>/{MODEL_FILE}")
+    actual = archive.sha256(member, "model file")
+    if actual != declared:
+        raise ArchiveError(
+            f"model file {member}: sha256 {actual} does not match the declared {declared}"
+        )
+    return member, declared
+
+
+def _check_digest(
+    archive: _Archive, labels: dict[str, str], member: str, what: str, label: str
+) -> None:
+    declared = _label(labels, label).lower()
+    actual = archive.sha256(member, what)
+    if actual != declared:
+        raise ArchiveError(
+            f"{what} {member}: sha256 {actual} does not match the declared {declared}"
+        )
+
+
+def validate_archive(
+    path: str | Path,
+    *,
+    wheelhouse: str | Path | None = None,
+    existing: Iterable[str] = (),
+) -> ArchiveReport:
+    """Check ``path`` as described in the module docstring; return what it holds."""
+    path = Path(path)
+    with _open(path) as tar:
+        try:
+            archive = _Archive(tar)
+            info, labels = _bento_info(archive)
+            schema_version = _label(labels, "schema_version")
+            try:
+                resolve(schema_version)
+            except UnknownSchemaVersion as exc:
+                raise ArchiveError(f"schema version: {exc}") from None
+            model_member, sha256 = _check_model(archive, labels)
+            lock_text = archive.read(LOCK_MEMBER, "lock file").decode("utf-8", "replace")
+            _check_digest(archive, labels, DOCKERFILE_MEMBER, "Dockerfile", "dockerfile_sha256")
+            _check_digest(archive, labels, LOCK_MEMBER, "lock file", "lock_sha256")
+        except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
+            raise ArchiveError(f"{path}: damaged tar archive ({exc})") from None
+    pins = lock_pins(lock_text)
+    if not pins:
+        raise ArchiveError(f"{LOCK_MEMBER} pins no package (expected name==version lines)")
+    if "--hash=sha256:" not in lock_text:
+        raise ArchiveError(f"{LOCK_MEMBER} has no hashes (compile it with --generate-hashes)")
+    if wheelhouse is not None:
+        wheels = Path(wheelhouse)
+        if not wheels.is_dir():
+            raise ArchiveError(f"wheelhouse {wheels} is not a directory")
+        missing = missing_wheels(pins, wheels)
+        if missing:
+            raise ArchiveError(
+                f"wheelhouse {wheels} lacks {len(missing)} locked wheel(s): {', '.join(missing)}"
+            )
+    name = str(info["name"])
+    clashes = {n.lower() for n in existing}
+    if name.lower() in clashes:
+        raise ArchiveError(f"service name {name!r} clashes with an existing AI of that name")
+    return ArchiveReport(
+        path=path,
+        name=name,
+        version=str(info["version"]),
+        schema_version=schema_version,
+        model_member=model_member,
+        model_sha256=sha256,
+        ai_version=labels.get(LABELS["ai_version"], ""),
+        pins=pins,
+        labels=labels,
+    )
+
+
+def unpack_archive(path: str | Path, dest: str | Path) -> Path:
+    """Extract a validated archive into the new directory ``dest`` (all or nothing)."""
+    path, dest = Path(path), Path(dest)
+    if dest.exists():
+        raise ArchiveError(f"{dest} already exists")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with _open(path) as tar:
+            members = [m for m in tar.getmembers() if _member_name(m) not in ("", ".")]
+            _check_members(members)
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (and backports)
+                tar.extractall(staging, members=members, filter="data")
+            else:  # members were checked: plain files and directories inside the archive
+                tar.extractall(staging, members=members)
+        staging.chmod(0o755)  # mkdtemp made it 0700
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest

@@ -1,0 +1,235 @@
+"""BentoML services of the document AIs: ``POST /extract`` and ``POST /categorize``.
+
+A Bento's entry module (written by ``aidock.bento.build``) pins one model and declares
+its service in a few lines::
+
+    IDENTITY = BentoIdentity(name="extraction", ...)
+
+    @bentoml.service(**service_options(IDENTITY))
+    class Extraction(ExtractionService):
+        identity = IDENTITY
+        model_ref = bentoml.models.BentoModel(IDENTITY.model_tag)
+
+    finish(Extraction)
+
+Besides BentoML's own ``/healthz``, ``/livez``, ``/readyz``, ``/metrics`` and Swagger UI
+on ``/``, ``finish`` adds ``GET /info`` (what is served: name, version, schema version,
+model digest) and makes validation errors name the field: BentoML answers them with 400
+and a generic message; here they are ``422 {"error": "text: ...", "field": "text"}``
+(400 for a body that is not JSON), like the other aidock AIs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from aidock.ais.base import AI
+from aidock.ais.categorization import CategorizationAI
+from aidock.ais.extraction import ExtractionAI
+from aidock.bento.schemas import (
+    CategorizationRequest,
+    CategorizationResponse,
+    ExtractionRequest,
+    ExtractionResponse,
+    SpanOut,
+    check_compatible,
+)
+
+SERVICE_PORT = 3000
+DEFAULT_HOST = "127.0.0.1"  # `bentoml serve` binds here unless --host says otherwise
+MODEL_FILE = "model.joblib"
+INFO_ROUTE = "/info"
+REQUEST_TIMEOUT_S = 60
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BentoIdentity:
+    """What a Bento serves; answered on ``GET /info`` and stored as Bento labels."""
+
+    name: str
+    version: str
+    schema_version: str
+    model_sha256: str
+    model_tag: str
+    bento_tag: str
+    aidock_version: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def service_options(identity: BentoIdentity) -> dict[str, Any]:
+    """Keyword arguments of ``bentoml.service`` for an AI (name, bind address, limits)."""
+    return {
+        "name": identity.name,
+        "description": f"aidock {identity.name} AI (schema {identity.schema_version})",
+        "labels": {"ai.aidock.schema-version": identity.schema_version},
+        "http": {"host": DEFAULT_HOST, "port": SERVICE_PORT},
+        "workers": 1,
+        "traffic": {"timeout": REQUEST_TIMEOUT_S},
+    }
+
+
+class DocumentService:
+    """Loads the pinned model once per worker; subclasses add the API."""
+
+    ai_class: ClassVar[type[AI]]
+    api_route: ClassVar[str]
+    identity: ClassVar[BentoIdentity]
+    model_ref: ClassVar[Any]  # bentoml.models.BentoModel; resolves to the stored model
+
+    def __init__(self) -> None:
+        stored = self.model_ref  # the descriptor resolves it in the Bento's model store
+        path = stored.path_of(MODEL_FILE)
+        # The digest is checked before anything is unpickled.
+        self.ai = self.ai_class.load(path, sha256=self.identity.model_sha256)
+        check_compatible(self.ai.schema_version, self.identity.schema_version)
+
+
+class ExtractionService(DocumentService):
+    """Finds invoice fields in a document."""
+
+    ai_class = ExtractionAI
+    api_route = "/extract"
+
+    @bentoml.api(route="/extract", input_spec=ExtractionRequest, output_spec=ExtractionResponse)
+    def extract(self, text: str) -> ExtractionResponse:
+        """Field spans (label, character offsets, text, confidence) found in ``text``."""
+        spans = self.ai.predict(text)
+        return ExtractionResponse(
+            spans=[
+                SpanOut(
+                    label=s.label, start=s.start, end=s.end, text=s.text,
+                    confidence=min(max(float(s.confidence), 0.0), 1.0),
+                )
+                for s in spans
+            ]
+        )  # fmt: skip
+
+
+class CategorizationService(DocumentService):
+    """Tells the category of a document."""
+
+    ai_class = CategorizationAI
+    api_route = "/categorize"
+
+    @bentoml.api(
+        route="/categorize", input_spec=CategorizationRequest, output_spec=CategorizationResponse
+    )
+    def categorize(self, text: str) -> CategorizationResponse:
+        """Most likely category, its probability and the probability of every category."""
+        answer = self.ai.predict(text)
+        return CategorizationResponse(
+            category=answer["category"], confidence=answer["confidence"], scores=answer["scores"]
+        )
+
+
+SERVICE_BASES: dict[str, type[DocumentService]] = {
+    "extraction": ExtractionService,
+    "categorization": CategorizationService,
+}
+
+
+def info_app(identity: BentoIdentity) -> Starlette:
+    """ASGI app answering ``GET /info`` with the identity."""
+
+    async def info(_: Request) -> JSONResponse:
+        return JSONResponse(identity.as_dict())
+
+    return Starlette(routes=[Route(INFO_ROUTE, info, methods=["GET"])])
+
+
+def finish(svc: bentoml.Service[Any]) -> bentoml.Service[Any]:
+    """Add ``GET /info`` and field-naming validation errors to a document service."""
+    inner = svc.inner
+    if not issubclass(inner, DocumentService):
+        raise TypeError(f"{inner.__name__} is not a DocumentService")
+    svc.mount_asgi_app(info_app(inner.identity), path="/", name="aidock-info")
+    svc.add_asgi_middleware(FieldErrorMiddleware, routes=[inner.api_route])
+    return svc
+
+
+# ------------------------------------------------------------------ validation errors
+
+
+def field_error(body: Any) -> tuple[int, dict[str, Any]] | None:
+    """(status, aidock error body) for BentoML's validation answer, or None if it is not one.
+
+    BentoML answers ``{"error": "1 validation error for X", "detail": [pydantic errors]}``.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), list):
+        return None
+    errors = [
+        {k: v for k, v in e.items() if k != "url"}  # links to pydantic's site: not offline
+        for e in body["detail"]
+        if isinstance(e, dict)
+    ]
+    if not errors:
+        return None
+    parts: list[str] = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc") or ()]
+        parts.append(f"{'.'.join(loc) or 'request body'}: {err.get('msg', 'invalid')}")
+    first_loc = errors[0].get("loc") or ()
+    field = str(first_loc[0]) if first_loc else None
+    status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
+    return status, {"error": "; ".join(parts), "field": field, "detail": errors}
+
+
+class FieldErrorMiddleware:
+    """Rewrite BentoML's 400 validation answers on ``routes`` with :func:`field_error`."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[str]) -> None:
+        self.app = app
+        self.routes = frozenset(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._send_rewritten(send, start, b"".join(chunks))
+
+        await self.app(scope, receive, capture)
+
+    @staticmethod
+    async def _send_rewritten(send: Send, start: Message, raw: bytes) -> None:
+        status, body = start["status"], raw
+        try:
+            rewritten = field_error(json.loads(raw))
+        except ValueError:
+            rewritten = None
+        if rewritten is not None:
+            status, payload = rewritten
+            body = json.dumps(payload).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

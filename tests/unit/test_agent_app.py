@@ -1,0 +1,349 @@
+"""The agent API with Docker faked: auth, refusals, errors, lifecycle, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from test_agent_fakes import TOKEN, FakeOps
+
+from aidock.agent.app import create_app, get_manager
+from aidock.agent.config import AgentConfig, ConfigError
+from aidock.agent.errors import ImageNotFound, RegistryError
+from aidock.agent.schemas import InstanceOut
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RAG = {"ai": "rag", "version": "0.1.0"}
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return path
+
+
+@pytest.fixture
+def config(token_file: Path) -> AgentConfig:
+    return AgentConfig(owner_id="unit", token_file=token_file, max_instances=2, start_timeout=5)
+
+
+@pytest.fixture
+def ops(config: AgentConfig) -> FakeOps:
+    return FakeOps(config)
+
+
+class Probe:
+    """Readiness answers: ready unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.urls: list[str] = []
+
+    def __call__(self, url: str, timeout: float) -> bool:
+        self.urls.append(url)
+        return self.ready
+
+
+@pytest.fixture
+def probe() -> Probe:
+    return Probe()
+
+
+def make(config: AgentConfig, ops: FakeOps, probe: Probe) -> Flask:
+    app = create_app(config, ops=ops, probe=probe, reaper=False)
+    get_manager(app).poll_interval = 0.01
+    return app
+
+
+@pytest.fixture
+def client(config: AgentConfig, ops: FakeOps, probe: Probe) -> FlaskClient:
+    return make(config, ops, probe).test_client()
+
+
+def start(client: FlaskClient, **body: Any) -> Any:
+    return client.post("/v1/instances", json=body or RAG, headers=AUTH)
+
+
+def test_open_endpoints(client: FlaskClient, ops: FakeOps) -> None:
+    assert ops.networks == 1  # the manager started: network ensured, adoption ran
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json == {"status": "ok", "docker": True, "instances": 0, "owner_id": "unit"}
+    metrics = client.get("/metrics")
+    assert metrics.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'aidock_agent_instances_running{ai="rag"} 0' in metrics.text
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"] == "3.1.0"
+    assert {"/v1/instances", "/v1/instances/{id}", "/metrics"} <= set(spec["paths"])
+    assert "InstanceRequest" in spec["components"]["schemas"]
+    assert spec["paths"]["/v1/instances"]["post"]["responses"]["429"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer nope"},
+    ],
+)
+def test_v1_needs_the_bearer_token(
+    client: FlaskClient, ops: FakeOps, headers: dict[str, str]
+) -> None:
+    for method, path in [("POST", "/v1/instances"), ("GET", "/v1/instances"), ("GET", "/v1/x")]:
+        resp = client.open(path, method=method, json=RAG, headers=headers)
+        assert resp.status_code == 401, (method, path)
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "token" in resp.json["error"]
+    assert ops.runs == []
+
+
+def test_full_lifecycle(client: FlaskClient, ops: FakeOps, probe: Probe) -> None:
+    resp = start(client)
+    assert resp.status_code == 201, resp.json
+    body = InstanceOut.model_validate(resp.json)
+    assert resp.headers["Location"] == f"/v1/instances/{body.id}"
+    assert body.endpoint == "http://127.0.0.1:40001"
+    assert body.schema_version == "rag/v1"
+    assert body.image == "localhost:5000/aidock/rag:0.1.0"
+    assert body.container == f"aidock-ai-rag-{body.id}"
+    assert body.idle_ttl == 900
+    assert re.fullmatch(r"[0-9a-f]{12}", body.id)
+    assert probe.urls[-1] == "http://127.0.0.1:40001/readyz"
+
+    listed = client.get("/v1/instances", headers=AUTH).json
+    assert [i["id"] for i in listed["instances"]] == [body.id]
+    assert listed["max_instances"] == 2
+    assert client.get(f"/v1/instances/{body.id}", headers=AUTH).json["endpoint"] == body.endpoint
+
+    assert client.delete(f"/v1/instances/{body.id}", headers=AUTH).status_code == 204
+    assert ops.containers == {}
+    assert ops.removed == [body.container]
+    again = client.delete(f"/v1/instances/{body.id}", headers=AUTH)
+    assert (again.status_code, again.json["field"]) == (404, "id")
+    assert client.get(f"/v1/instances/{body.id}", headers=AUTH).status_code == 404
+
+
+def test_containers_are_run_hardened(client: FlaskClient, ops: FakeOps) -> None:
+    assert start(client).status_code == 201
+    kwargs = ops.kwargs[0]
+    assert kwargs["user"] == "10001:10001"
+    assert kwargs["read_only"] is True
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["security_opt"] == ["no-new-privileges:true"]
+    assert kwargs["privileged"] is False
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "1g"
+    assert kwargs["nano_cpus"] == 1_000_000_000
+    assert kwargs["pids_limit"] == 256
+    assert kwargs["tmpfs"]["/data"] == "uid=10001,gid=10001,mode=0700,size=256m"
+    assert kwargs["network"] == "aidock-ai"
+    assert kwargs["ports"] == {"5001/tcp": ("127.0.0.1", None)}
+    labels = kwargs["labels"]
+    assert labels["ai.aidock.owner"] == "unit"
+    assert (labels["ai.aidock.ai"], labels["ai.aidock.version"]) == ("rag", "0.1.0")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["ai.aidock.started-at"])
+
+
+def test_network_mode_hands_out_the_container_name(token_file: Path, probe: Probe) -> None:
+    config = AgentConfig(owner_id="unit", token_file=token_file, endpoint_mode="network")
+    ops = FakeOps(config)
+    client = make(config, ops, probe).test_client()
+    body = start(client, ai="extraction", version="1.0").json
+    assert body["endpoint"] == f"http://aidock-ai-extraction-{body['id']}:3000"
+    assert "ports" not in ops.kwargs[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"ai": "evil.example.com/aidock/rag", "version": "0.1.0"}, "ai"),
+        ({"ai": "localhost:5000/other/rag", "version": "0.1.0"}, "ai"),
+        ({"ai": "../../rag", "version": "0.1.0"}, "ai"),
+        ({"ai": "rag", "version": "0.1.0@sha256:0123"}, "version"),
+        ({"ai": "rag", "version": "x/../../y"}, "version"),
+    ],
+)
+def test_images_outside_the_namespace_are_forbidden(
+    client: FlaskClient, ops: FakeOps, body: dict[str, str], field: str
+) -> None:
+    resp = start(client, **body)
+    assert (resp.status_code, resp.json["field"]) == (403, field)
+    assert "outside localhost:5000/aidock/" in resp.json["error"]
+    assert ops.runs == []
+
+
+def test_unknown_ai_is_404(client: FlaskClient) -> None:
+    resp = start(client, ai="ocr", version="1.0")
+    assert (resp.status_code, resp.json["field"]) == (404, "ai")
+    assert "unknown AI 'ocr'" in resp.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"version": "0.1.0"}, 422, "ai"),
+        ({"ai": "rag"}, 422, "version"),
+        ({"ai": "rag", "version": 1}, 422, "version"),
+        ({"ai": 5, "version": "1"}, 422, "ai"),
+        ({"ai": "", "version": "1"}, 422, "ai"),
+        ({"ai": "rag", "version": "1", "image": "x"}, 422, "image"),
+        ({"ai": "rag", "version": "-bad"}, 422, "version"),
+        ([1, 2], 422, None),
+    ],
+)
+def test_malformed_bodies_name_the_field(
+    client: FlaskClient, body: Any, status: int, field: str | None
+) -> None:
+    resp = client.post("/v1/instances", json=body, headers=AUTH)
+    assert (resp.status_code, resp.json["field"]) == (status, field)
+    if field:
+        assert resp.json["error"].startswith(f"{field}:")
+
+
+def test_non_json_bodies(client: FlaskClient) -> None:
+    resp = client.post("/v1/instances", data="{", content_type="application/json", headers=AUTH)
+    assert resp.status_code == 400 and "invalid JSON" in resp.json["error"]
+    resp = client.post("/v1/instances", data="ai=rag", headers=AUTH)
+    assert resp.status_code == 415
+    resp = client.post("/v1/instances", data="", content_type="application/json", headers=AUTH)
+    assert resp.status_code == 400
+    big = client.post("/v1/instances", json={"ai": "x" * 20_000}, headers=AUTH)
+    assert big.status_code == 413
+
+
+def test_max_instances_answers_429_then_frees_dead_slots(client: FlaskClient, ops: FakeOps) -> None:
+    first, second = start(client), start(client)
+    assert (first.status_code, second.status_code) == (201, 201)
+    third = start(client)
+    assert third.status_code == 429
+    assert "max_instances (2) reached" in third.json["error"]
+    assert third.headers["Retry-After"] == "5"
+    container = next(c for c in ops.containers.values() if c.name == first.json["container"])
+    ops.kill(container.id)  # its slot frees once the agent sees it died
+    assert start(client).status_code == 201
+    assert first.json["container"] in ops.removed
+
+
+def test_start_timeout_removes_the_container(
+    client: FlaskClient, ops: FakeOps, probe: Probe, config: AgentConfig
+) -> None:
+    probe.ready = False
+    manager = get_manager(client.application)
+    manager.config = config.model_copy(update={"start_timeout": 0.2})
+    resp = start(client)
+    assert resp.status_code == 504
+    assert "not ready within 0.2s" in resp.json["error"]
+    assert ops.containers == {} and len(ops.removed) == 1
+    assert manager.list() == []
+    metrics = client.get("/metrics").text
+    assert (
+        'aidock_agent_instance_start_failures_total{ai="rag",reason="start_timeout"} 1' in metrics
+    )
+
+
+def test_ai_start_timeout_overrides_the_default(token_file: Path, probe: Probe) -> None:
+    config = AgentConfig.model_validate(
+        {
+            "token_file": token_file,
+            "start_timeout": 600,
+            "catalog": {"slow": {"port": 1, "schema_version": "x/v1", "start_timeout": 0.1}},
+        }
+    )
+    probe.ready = False
+    resp = start(make(config, FakeOps(config), probe).test_client(), ai="slow", version="1")
+    assert resp.status_code == 504 and "within 0.1s" in resp.json["error"]
+
+
+def test_container_exiting_during_start_is_502_with_its_logs(
+    client: FlaskClient, ops: FakeOps
+) -> None:
+    ops.exit_on_start = True
+    resp = start(client)
+    assert resp.status_code == 502
+    assert "exited (exit code 1) before it was ready" in resp.json["error"]
+    assert "fake: cannot open /data" in resp.json["error"]
+    assert ops.containers == {}
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ImageNotFound("version: the registry has no image x", "version"), 404),
+        (RegistryError("the registry localhost:5000 is not reachable: refused"), 502),
+    ],
+)
+def test_registry_errors(client: FlaskClient, ops: FakeOps, error: Exception, status: int) -> None:
+    ops.images["localhost:5000/aidock/rag:0.1.0"] = error
+    resp = start(client)
+    assert resp.status_code == status
+    assert resp.json["error"] == str(error)
+    assert ops.runs == []
+
+
+def test_image_declaring_another_schema_is_not_run(client: FlaskClient, ops: FakeOps) -> None:
+    from aidock.agent.docker_ops import ImageInfo
+
+    ref = "localhost:5000/aidock/rag:0.1.0"
+    labels = {"ai.aidock.schema-version": "extraction/v1"}
+    ops.images[ref] = ImageInfo(ref, "sha256:i", None, labels, False)
+    resp = start(client)
+    assert resp.status_code == 502 and "declares schema 'extraction/v1'" in resp.json["error"]
+    assert ops.runs == []
+
+
+def test_metrics_after_activity(client: FlaskClient) -> None:
+    created = start(client).json
+    start(client, ai="nope", version="1")
+    text = client.get("/metrics").text
+    assert 'aidock_agent_instances_running{ai="rag"} 1' in text
+    assert 'aidock_agent_instance_starts_total{ai="rag"} 1' in text
+    assert 'aidock_agent_instance_start_seconds_count{ai="rag"} 1' in text
+    assert "aidock_agent_max_instances 2" in text
+    client.delete(f"/v1/instances/{created['id']}", headers=AUTH)
+    text = client.get("/metrics").text
+    assert 'aidock_agent_instance_terminations_total{ai="rag",reason="request"} 1' in text
+    for line in text.splitlines():
+        assert line.startswith("# ") or re.fullmatch(r"[a-z_]+(\{[^}]*\})? [0-9.e+-]+", line), line
+
+
+def test_a_missing_token_file_fails_at_startup(tmp_path: Path, ops: FakeOps) -> None:
+    with pytest.raises(ConfigError, match="token_file"):
+        create_app(AgentConfig(token_file=tmp_path / "none"), ops=ops)
+
+
+def test_healthz_degraded_when_docker_does_not_answer(client: FlaskClient, ops: FakeOps) -> None:
+    ops.ping = lambda: False  # type: ignore[attr-defined]
+    resp = client.get("/healthz")
+    assert resp.status_code == 503 and resp.json["status"] == "degraded"
+
+
+def test_unknown_routes_and_methods(client: FlaskClient) -> None:
+    assert client.get("/nope").status_code == 404
+    resp = client.put("/v1/instances", headers=AUTH, json=RAG)
+    assert resp.status_code == 405 and "GET" in resp.headers["Allow"]
+
+
+def test_serve_command_reports_bad_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aidock.agent.config import CONFIG_ENV, ENV_FIELDS
+    from aidock.cli import EXIT_USAGE, main
+
+    for var in [CONFIG_ENV, *ENV_FIELDS]:
+        monkeypatch.delenv(var, raising=False)
+
+    bad = tmp_path / "agent.json"
+    bad.write_text('{"max_instances": 0}')
+    assert main(["agent", "serve", "--config", str(bad)]) == EXIT_USAGE
+    assert "max_instances" in capsys.readouterr().err
+    no_token = tmp_path / "ok.json"
+    no_token.write_text("{}")
+    assert main(["agent", "serve", "--config", str(no_token)]) == EXIT_USAGE
+    assert "token_file: not set" in capsys.readouterr().err
+    assert main(["agent"]) == EXIT_USAGE

@@ -1,0 +1,370 @@
+"""Instance lifecycle without Docker: adoption policy, reaper, hardening checks, pulls."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from docker.errors import APIError, NotFound
+from test_agent_fakes import FakeOps
+
+from aidock.agent.config import AgentConfig, ImageRef
+from aidock.agent.docker_ops import (
+    ContainerInfo,
+    DockerOps,
+    RunSpec,
+    classify_pull_error,
+    container_info,
+    hardening_problems,
+    run_kwargs,
+)
+from aidock.agent.errors import DockerUnavailable, ImageNotFound, RegistryError, TooManyInstances
+from aidock.agent.instances import InstanceManager, schema_compatible
+from aidock.agent.metrics import Metrics, escape, reason_of
+
+OWNER = "unit"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def config() -> AgentConfig:
+    return AgentConfig(owner_id=OWNER, max_instances=2, idle_ttl=60, start_timeout=1)
+
+
+@pytest.fixture
+def ops(config: AgentConfig) -> FakeOps:
+    return FakeOps(config)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def manager_of(
+    config: AgentConfig, ops: FakeOps, clock: Clock | None = None, ready: set[str] | None = None
+) -> InstanceManager:
+    def probe(url: str, timeout: float) -> bool:
+        return ready is None or url in ready
+
+    return InstanceManager(config, ops, probe=probe, clock=clock or Clock(), poll_interval=0.01)
+
+
+def owned(
+    name_id: str,
+    *,
+    ai: str = "rag",
+    status: str = "running",
+    port: int | None = 41000,
+    started: str = "2026-01-01T00:00:00Z",
+    problems: tuple[str, ...] = (),
+) -> ContainerInfo:
+    labels = {
+        "ai.aidock.owner": OWNER,
+        "ai.aidock.ai": ai,
+        "ai.aidock.version": "0.1.0",
+        "ai.aidock.instance": name_id,
+        "ai.aidock.started-at": started,
+    }
+    return ContainerInfo(
+        id=f"cid-{name_id}",
+        name=f"aidock-ai-{ai}-{name_id}",
+        labels=labels,
+        status=status,
+        image="localhost:5000/aidock/rag:0.1.0",
+        host_ports={5001: port} if port else {},
+        problems=problems,
+    )
+
+
+def test_adoption_keeps_running_hardened_ready_containers_and_removes_the_rest(
+    config: AgentConfig, ops: FakeOps
+) -> None:
+    ops.add(owned("aaaaaaaaaaaa", port=41001))  # adopted
+    ops.add(owned("bbbbbbbbbbbb", status="exited"))
+    ops.add(owned("cccccccccccc", problems=("root filesystem is writable",)))
+    ops.add(owned("dddddddddddd", ai="retired"))
+    ops.add(owned("eeeeeeeeeeee", port=41005))  # not ready
+    ops.add(owned("ffffffffffff", port=None))  # port not published
+    wrong_name = owned("gggggggggggg")
+    ops.add(ContainerInfo(**{**wrong_name.__dict__, "name": "aidock-ai-rag-zzz"}))
+    manager = manager_of(config, ops, ready={"http://127.0.0.1:41001/readyz"})
+    report = manager.reconcile()
+    assert report.adopted == ["aidock-ai-rag-aaaaaaaaaaaa"]
+    assert len(report.removed) == 6
+    assert [c.name for c in ops.containers.values()] == ["aidock-ai-rag-aaaaaaaaaaaa"]
+    instance = manager.get("aaaaaaaaaaaa")
+    assert instance.endpoint == "http://127.0.0.1:41001"
+    assert instance.schema_version == "rag/v1"
+    assert instance.started_at.isoformat() == "2026-01-01T00:00:00+00:00"
+    text = manager.metrics.render(manager.running_by_ai(), 2)
+    assert 'aidock_agent_instances_adopted_total{ai="rag"} 1' in text
+    assert 'aidock_agent_instance_terminations_total{ai="rag",reason="adoption"} 5' in text
+
+
+def test_adoption_keeps_the_oldest_up_to_max_instances(config: AgentConfig, ops: FakeOps) -> None:
+    ops.add(owned("000000000003", started="2026-01-03T00:00:00Z"))
+    ops.add(owned("000000000001", started="2026-01-01T00:00:00Z"))
+    ops.add(owned("000000000002", started="2026-01-02T00:00:00Z"))
+    manager = manager_of(config, ops)
+    report = manager.reconcile()
+    assert [i.id for i in manager.list()] == ["000000000001", "000000000002"]
+    assert report.removed == ["aidock-ai-rag-000000000003"]
+
+
+def test_network_mode_adoption_probes_the_container_name(ops: FakeOps) -> None:
+    config = AgentConfig(owner_id=OWNER, endpoint_mode="network")
+    ops.add(owned("aaaaaaaaaaaa", port=None))
+    manager = manager_of(config, ops, ready={"http://aidock-ai-rag-aaaaaaaaaaaa:5001/readyz"})
+    assert manager.reconcile().adopted == ["aidock-ai-rag-aaaaaaaaaaaa"]
+
+
+def test_start_runs_adoption_once_per_process(config: AgentConfig, ops: FakeOps) -> None:
+    manager = manager_of(config, ops)
+    down = DockerUnavailable("the Docker daemon did not answer")
+    ops.ensure_network = lambda: (_ for _ in ()).throw(down)  # type: ignore[method-assign]
+    with pytest.raises(DockerUnavailable):
+        manager.start(reaper=False)
+    del ops.ensure_network  # Docker is back: the next call does it
+    assert manager.start(reaper=False) is not None
+    assert manager.start(reaper=False) is None
+    assert ops.networks == 1
+
+
+def test_reaper_terminates_idle_instances_but_not_kept_alive_ones(
+    config: AgentConfig, ops: FakeOps, clock: Clock
+) -> None:
+    manager = manager_of(config, ops, clock)
+    idle = manager.create("rag", "0.1.0")
+    busy = manager.create("rag", "0.1.0")
+    clock.now += 45
+    manager.get(busy.id, touch=True)  # keep-alive
+    clock.now += 30
+    assert manager.reap() == [idle.id]
+    assert [i.id for i in manager.list()] == [busy.id]
+    assert idle.container in ops.removed
+
+
+def test_idle_ttl_zero_never_reaps(ops: FakeOps, clock: Clock) -> None:
+    manager = manager_of(AgentConfig(owner_id=OWNER, idle_ttl=0), ops, clock)
+    manager.create("rag", "0.1.0")
+    clock.now += 10**6
+    assert manager.reap() == []
+
+
+def test_reaper_drops_dead_instances_and_removes_strays(config: AgentConfig, ops: FakeOps) -> None:
+    manager = manager_of(config, ops)
+    dead = manager.create("rag", "0.1.0")
+    cid = next(c.id for c in ops.containers.values() if c.name == dead.container)
+    ops.kill(cid)
+    ops.add(owned("ffffffffffff"))  # e.g. left by a start that crashed half-way
+    removed = manager.reap()
+    assert removed == [dead.id, "aidock-ai-rag-ffffffffffff"]
+    assert manager.list() == [] and ops.containers == {}
+
+
+def test_capacity_counts_starts_in_flight(config: AgentConfig, ops: FakeOps) -> None:
+    manager = manager_of(config, ops)
+    manager.create("rag", "0.1.0")
+    manager._starting.add("aidock-ai-rag-inflight")
+    with pytest.raises(TooManyInstances):
+        manager.create("rag", "0.1.0")
+
+
+def test_terminate_all(config: AgentConfig, ops: FakeOps) -> None:
+    manager = manager_of(config, ops)
+    manager.create("rag", "0.1.0")
+    manager.create("extraction", "1.0")
+    manager.terminate_all()
+    assert manager.list() == [] and ops.containers == {}
+
+
+def test_schema_compatibility() -> None:
+    assert schema_compatible("rag/v1", "rag/v1")
+    assert not schema_compatible("rag/v2", "rag/v1")
+    assert not schema_compatible("extraction/v1", "rag/v1")
+
+
+# -- hardening ----------------------------------------------------------------------------
+
+
+def _attrs(config: AgentConfig) -> dict[str, Any]:
+    """Inspect-like attributes of a container run with ``run_kwargs``."""
+    run = RunSpec("abc", "rag", "0.1.0", "img", "t", config.catalog["rag"])
+    kw = run_kwargs(config, run)
+    return {
+        "Id": "cid",
+        "Name": "/" + run.name,
+        "Config": {"User": kw["user"], "Labels": kw["labels"], "Image": "img"},
+        "State": {"Status": "running"},
+        "HostConfig": {
+            "ReadonlyRootfs": kw["read_only"],
+            "CapDrop": kw["cap_drop"],
+            "CapAdd": None,
+            "SecurityOpt": kw["security_opt"],
+            "Privileged": False,
+            "Memory": 1 << 30,
+            "PidsLimit": kw["pids_limit"],
+            "NanoCpus": kw["nano_cpus"],
+            "PortBindings": {"5001/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]},
+        },
+        "NetworkSettings": {"Ports": {"5001/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}]}},
+    }
+
+
+def test_what_run_kwargs_produce_passes_the_hardening_check(config: AgentConfig) -> None:
+    attrs = _attrs(config)
+    assert hardening_problems(attrs, OWNER) == ()
+    info = container_info(attrs, OWNER)
+    assert (info.name, info.host_ports, info.running, info.hardened) == (
+        "aidock-ai-rag-abc",
+        {5001: 49153},
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "problem"),
+    [
+        ("Config", "User", "0", "user is '0'"),
+        ("HostConfig", "ReadonlyRootfs", False, "writable"),
+        ("HostConfig", "CapDrop", [], "capabilities"),
+        ("HostConfig", "CapAdd", ["NET_ADMIN"], "capabilities"),
+        ("HostConfig", "SecurityOpt", [], "no-new-privileges"),
+        ("HostConfig", "Privileged", True, "privileged"),
+        ("HostConfig", "Memory", 0, "limit missing"),
+        ("HostConfig", "PortBindings", {"5001/tcp": [{"HostIp": "0.0.0.0"}]}, "beyond"),
+    ],
+)
+def test_hardening_deviations_are_found(
+    config: AgentConfig, section: str, key: str, value: Any, problem: str
+) -> None:
+    attrs = _attrs(config)
+    attrs[section][key] = value
+    problems = hardening_problems(attrs, OWNER)
+    assert any(problem in p for p in problems), problems
+
+
+def test_loopback_ports_are_published_on_127_0_0_1_only(config: AgentConfig) -> None:
+    run = RunSpec("abc", "extraction", "1", "img", "t", config.catalog["extraction"])
+    assert run_kwargs(config, run)["ports"] == {"3000/tcp": ("127.0.0.1", None)}
+
+
+# -- pulls --------------------------------------------------------------------------------
+
+REF = ImageRef("localhost:5000", "aidock/rag", "0.1.0")
+
+
+def _api_error(message: str, status: int = 500) -> APIError:
+    return APIError(message, response=SimpleNamespace(status_code=status), explanation=message)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "text"),
+    [
+        (NotFound("x", explanation="manifest unknown"), ImageNotFound, "has no image"),
+        (_api_error("unauthorized: authentication required"), RegistryError, "refused"),
+        (
+            _api_error('Get "https://localhost:5999/v2/": dial tcp: connection refused'),
+            RegistryError,
+            "not reachable",
+        ),
+        (
+            _api_error("x509: certificate signed by unknown authority"),
+            RegistryError,
+            "not reachable",
+        ),
+        (_api_error("something odd"), RegistryError, "pulling"),
+    ],
+)
+def test_pull_errors_are_classified(exc: Exception, kind: type, text: str) -> None:
+    error = classify_pull_error(REF, exc)
+    assert isinstance(error, kind) and text in str(error)
+
+
+class FakeImages:
+    """``client.images`` of the Docker SDK: registry digest, local image, pulls."""
+
+    def __init__(self, registry_digest: str | None, local_digests: list[str] | None) -> None:
+        self.registry_digest = registry_digest
+        self.local_digests = local_digests
+        self.pulls: list[tuple[str, str, Any]] = []
+        self.auth: list[Any] = []
+
+    def get_registry_data(self, name: str, auth_config: Any = None) -> Any:
+        self.auth.append(auth_config)
+        if self.registry_digest is None:
+            raise _api_error("Client sent an HTTP request to an HTTPS server.")
+        return SimpleNamespace(id=self.registry_digest)
+
+    def get(self, name: str) -> Any:
+        if self.local_digests is None:
+            raise NotFound("no such image")
+        return SimpleNamespace(
+            id="sha256:local", attrs={"RepoDigests": self.local_digests}, labels={}
+        )
+
+    def pull(self, repository: str, tag: str, auth_config: Any = None) -> Any:
+        self.pulls.append((repository, tag, auth_config))
+        digests = [f"{repository}@sha256:new"]
+        labels = {"ai.aidock.schema-version": "rag/v1"}
+        return SimpleNamespace(id="sha256:pulled", attrs={"RepoDigests": digests}, labels=labels)
+
+
+def _ops(images: FakeImages, tmp_path: Any) -> DockerOps:
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    config = AgentConfig(registry_username="aidock", registry_password_file=password)
+    return DockerOps(config, client=SimpleNamespace(images=images))  # type: ignore[arg-type]
+
+
+def test_pull_is_skipped_when_the_local_image_has_the_registry_digest(tmp_path: Any) -> None:
+    images = FakeImages("sha256:same", ["localhost:5000/aidock/rag@sha256:same"])
+    info = _ops(images, tmp_path).ensure_image(REF)
+    assert (info.pulled, info.digest, images.pulls) == (False, "sha256:same", [])
+    assert images.auth == [{"username": "aidock", "password": "pw"}]
+
+
+@pytest.mark.parametrize(
+    ("registry", "local"),
+    [
+        ("sha256:new", ["localhost:5000/aidock/rag@sha256:old"]),  # tag moved
+        ("sha256:new", None),  # not local
+        (None, ["localhost:5000/aidock/rag@sha256:old"]),  # registry could not tell
+    ],
+)
+def test_pull_with_credentials_otherwise(tmp_path: Any, registry: str | None, local: Any) -> None:
+    images = FakeImages(registry, local)
+    info = _ops(images, tmp_path).ensure_image(REF)
+    assert info.pulled and info.digest == "sha256:new" and info.schema_version == "rag/v1"
+    assert images.pulls == [
+        ("localhost:5000/aidock/rag", "0.1.0", {"username": "aidock", "password": "pw"})
+    ]
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_text_format() -> None:
+    metrics = Metrics()
+    metrics.started("rag", 2.5)
+    metrics.started("rag", 1.5)
+    metrics.failed('we"ird\\ai\n', "start_timeout")
+    text = metrics.render({"rag": 1}, 4)
+    assert text.endswith("\n")
+    assert "# TYPE aidock_agent_instance_starts_total counter" in text
+    assert 'aidock_agent_instance_starts_total{ai="rag"} 2' in text
+    assert 'aidock_agent_instance_start_seconds_sum{ai="rag"} 4' in text
+    assert 'aidock_agent_instance_start_seconds_count{ai="rag"} 2' in text
+    assert '{ai="we\\"ird\\\\ai\\n",reason="start_timeout"} 1' in text
+    assert escape("a\\b") == "a\\\\b"
+    assert reason_of(TooManyInstances("x")) == "too_many_instances"

@@ -1,0 +1,318 @@
+"""Validation and import of .bento archives: one real Bento, and damaged copies of it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bentoml")
+import yaml  # BentoML brings PyYAML
+
+from aidock.ais.extraction import ExtractionAI
+from aidock.bento.archive import (
+    DOCKERFILE_MEMBER,
+    LABELS,
+    LOCK_MEMBER,
+    ArchiveError,
+    lock_pins,
+    missing_wheels,
+    unpack_archive,
+    validate_archive,
+)
+from aidock.bento.build import BentoBuild, save_bento
+from aidock.cli import EXIT_OK, EXIT_USAGE, main
+
+_ENV = {"BENTOML_HOME": None, "BENTOML_DO_NOT_TRACK": "true"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One BentoML store per test session (BentoML reads BENTOML_HOME once)."""
+    home = tmp_path_factory.getbasetemp() / "bentoml-home"
+    saved = {k: os.environ.get(k) for k in _ENV}
+    os.environ.update({k: v or str(home) for k, v in _ENV.items()})
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, corpus_200: list) -> BentoBuild:
+    ai = ExtractionAI(n_estimators=10).train(corpus_200)
+    return save_bento(ai, tmp_path_factory.mktemp("archives"))
+
+
+@pytest.fixture(scope="module")
+def corpus_200() -> list:
+    from aidock.ais.corpus import generate
+
+    return generate(200, 1)
+
+
+@pytest.fixture(scope="module")
+def archive(built: BentoBuild) -> Path:
+    assert built.archive is not None
+    return built.archive
+
+
+@pytest.fixture(scope="module")
+def members(archive: Path) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
+    with tarfile.open(archive) as tar:
+        return {
+            m.name.removeprefix("./"): (m, tar.extractfile(m).read() if m.isfile() else None)  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
+
+
+Rewrite = Callable[..., Path]
+
+
+@pytest.fixture
+def rewrite(members: dict[str, tuple[tarfile.TarInfo, bytes | None]], tmp_path: Path) -> Rewrite:
+    """Write a copy of the archive without ``drop``, with ``replace``d and ``extra`` members."""
+
+    def make(
+        drop: tuple[str, ...] = (),
+        replace: dict[str, bytes] | None = None,
+        extra: tuple[tarfile.TarInfo, ...] = (),
+        labels: dict[str, str | None] | None = None,
+    ) -> Path:
+        replace = dict(replace or {})
+        if labels is not None:
+            info = yaml.safe_load(members["bento.yaml"][1] or b"")
+            for key, value in labels.items():
+                if value is None:
+                    info["labels"].pop(key, None)
+                else:
+                    info["labels"][key] = value
+            replace["bento.yaml"] = yaml.safe_dump(info).encode()
+        out = tmp_path / "copy.bento"
+        with tarfile.open(out, "w") as tar:
+            for name, (member, data) in members.items():
+                if name in drop:
+                    continue
+                if name in replace:
+                    data = replace[name]
+                    member = tarfile.TarInfo(member.name)
+                    member.size = len(data)
+                tar.addfile(member, io.BytesIO(data) if data is not None else None)
+            for member in extra:
+                tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+        return out
+
+    return make
+
+
+@pytest.fixture
+def wheelhouse(archive: Path, tmp_path: Path) -> Path:
+    """A directory with a (dummy) wheel file for every pin of the archive's lock."""
+    with tarfile.open(archive) as tar:
+        lock = tar.extractfile(f"./{LOCK_MEMBER}").read().decode()  # type: ignore[union-attr]
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name, version in lock_pins(lock).items():
+        (wheels / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").touch()
+    return wheels
+
+
+def test_valid_archive_reports_what_it_holds(archive: Path, built: BentoBuild) -> None:
+    report = validate_archive(archive)
+    assert report.tag == built.tag
+    assert report.name == "extraction"
+    assert report.schema_version == "extraction/v1"
+    assert report.model_sha256 == built.model_sha256
+    assert report.model_member.startswith("models/extraction/")
+    assert report.pins["bentoml"] == "1.4.40"
+    assert report.pins["scikit-learn"]
+    assert report.summary()["locked_packages"] == len(report.pins)
+
+
+def test_wheelhouse_with_every_locked_wheel(archive: Path, wheelhouse: Path) -> None:
+    assert validate_archive(archive, wheelhouse=wheelhouse, existing=["rag"]).name == "extraction"
+
+
+def test_wheelhouse_missing_a_wheel(archive: Path, wheelhouse: Path) -> None:
+    next(wheelhouse.glob("numpy-*.whl")).unlink()
+    with pytest.raises(ArchiveError, match=r"lacks 1 locked wheel\(s\): numpy==") as err:
+        validate_archive(archive, wheelhouse=wheelhouse)
+    assert str(wheelhouse) in str(err.value)
+
+
+def test_wheelhouse_must_be_a_directory(archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="is not a directory"):
+        validate_archive(archive, wheelhouse=tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a tar at all" * 100])
+def test_unreadable_tar(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.bento"
+    path.write_bytes(content)
+    with pytest.raises(ArchiveError, match="not a readable tar archive"):
+        validate_archive(path)
+
+
+def test_truncated_archive(archive: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cut.bento"
+    path.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(ArchiveError, match=r"(not a readable|damaged) tar archive"):
+        validate_archive(path)
+
+
+def test_missing_archive(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="no such file"):
+        validate_archive(tmp_path / "absent.bento")
+
+
+def test_missing_model(rewrite: Rewrite, archive: Path) -> None:
+    member = validate_archive(archive).model_member
+    with pytest.raises(ArchiveError, match=f"missing model file \\({member}\\)"):
+        validate_archive(rewrite(drop=(member,)))
+
+
+def test_tampered_model(rewrite: Rewrite, archive: Path) -> None:
+    member = validate_archive(archive).model_member
+    with pytest.raises(ArchiveError, match=r"sha256 \w+ does not match the declared"):
+        validate_archive(rewrite(replace={member: b"not the model"}))
+
+
+def test_unknown_schema_version(rewrite: Rewrite) -> None:
+    bad = rewrite(labels={LABELS["schema_version"]: "extraction/v9"})
+    with pytest.raises(ArchiveError, match="unknown schema version 'extraction/v9'"):
+        validate_archive(bad)
+
+
+def test_missing_schema_version(rewrite: Rewrite) -> None:
+    with pytest.raises(ArchiveError, match=r"no label ai\.aidock\.schema-version"):
+        validate_archive(rewrite(labels={LABELS["schema_version"]: None}))
+
+
+def test_missing_bento_yaml(rewrite: Rewrite) -> None:
+    with pytest.raises(ArchiveError, match=r"missing bento.yaml"):
+        validate_archive(rewrite(drop=("bento.yaml",)))
+
+
+@pytest.mark.parametrize("existing", [["extraction"], ["rag", "EXTRACTION"]])
+def test_name_clash(archive: Path, existing: list[str]) -> None:
+    with pytest.raises(ArchiveError, match="'extraction' clashes with an existing AI"):
+        validate_archive(archive, existing=existing)
+
+
+def test_tampered_lock_and_dockerfile(rewrite: Rewrite) -> None:
+    with pytest.raises(ArchiveError, match=f"lock file {LOCK_MEMBER}: sha256"):
+        validate_archive(rewrite(replace={LOCK_MEMBER: b"bentoml==1.4.40\n"}))
+    with pytest.raises(ArchiveError, match=f"Dockerfile {DOCKERFILE_MEMBER}: sha256"):
+        validate_archive(rewrite(replace={DOCKERFILE_MEMBER: b"FROM debian\n"}))
+
+
+def test_lock_without_hashes(rewrite: Rewrite) -> None:
+    import hashlib
+
+    lock = b"bentoml==1.4.40\nscikit-learn==1.9.1\n"
+    bad = rewrite(
+        replace={LOCK_MEMBER: lock},
+        labels={LABELS["lock_sha256"]: hashlib.sha256(lock).hexdigest()},
+    )
+    with pytest.raises(ArchiveError, match="has no hashes"):
+        validate_archive(bad)
+
+
+def test_members_outside_the_archive_or_links(rewrite: Rewrite) -> None:
+    escape = tarfile.TarInfo("../evil.sh")
+    escape.size = 3
+    with pytest.raises(ArchiveError, match="points outside the archive"):
+        validate_archive(rewrite(extra=(escape,)))
+    link = tarfile.TarInfo("src/passwd")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with pytest.raises(ArchiveError, match="is a link or device"):
+        validate_archive(rewrite(extra=(link,)))
+
+
+def test_lock_pins_and_wheel_names(tmp_path: Path) -> None:
+    lock = (
+        "# comment\nbentoml==1.4.40 \\\n    --hash=sha256:ab\n"
+        "scikit_learn==1.9.1 ; python_version >= '3.11'\nuvicorn[standard]==0.30.0\n"
+        "    # via bentoml\n"
+    )
+    pins = lock_pins(lock)
+    assert pins == {"bentoml": "1.4.40", "scikit-learn": "1.9.1", "uvicorn": "0.30.0"}
+    (tmp_path / "scikit_learn-1.9.1-cp311-cp311-manylinux_2_17_x86_64.whl").touch()
+    (tmp_path / "bentoml-1.4.39-py3-none-any.whl").touch()
+    assert missing_wheels(pins, tmp_path) == ["bentoml==1.4.40", "uvicorn==0.30.0"]
+
+
+def test_unpack_is_all_or_nothing(archive: Path, tmp_path: Path) -> None:
+    dest = unpack_archive(archive, tmp_path / "ctx" / "bento")
+    assert (dest / "bento.yaml").is_file()
+    assert (dest / validate_archive(archive).model_member).is_file()
+    with pytest.raises(ArchiveError, match="already exists"):
+        unpack_archive(archive, dest)
+    bad = tmp_path / "bad.bento"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ArchiveError):
+        unpack_archive(bad, tmp_path / "other" / "bento")
+    assert not (tmp_path / "other" / "bento").exists()
+    assert list((tmp_path / "other").iterdir()) == []  # no staging directory left
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_validate(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["bento", "validate", str(archive), "--json"], capsys)
+    assert code == EXIT_OK
+    assert json.loads(out)["schema_version"] == "extraction/v1"
+    code, out, err = run(["bento", "validate", str(archive), "--existing", "extraction"], capsys)
+    assert code == 1
+    assert not out
+    assert "clashes with an existing AI" in err
+
+
+def test_cli_import_unpacks_a_build_context(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "builds"
+    code, out, err = run(["bento", "import", str(archive), "--dest", str(dest), "--json"], capsys)
+    assert code == EXIT_OK, err
+    plan = json.loads(out)
+    context = Path(plan["context"])
+    assert context.parent == dest
+    assert (context / "bento" / "bento.yaml").is_file()
+    assert (context / "app").is_dir()
+    dockerfile = (context / "Dockerfile").read_text()
+    assert dockerfile == (context / "bento" / DOCKERFILE_MEMBER).read_text()
+    assert "--require-hashes" in dockerfile
+    assert plan["build_args"]["SCHEMA_VERSION"] == "extraction/v1"
+    assert plan["image"].startswith("aidock/extraction:")
+    assert plan["command"].startswith("docker build -t aidock/extraction:")
+    code, _, err = run(["bento", "import", str(archive), "--dest", str(dest)], capsys)
+    assert code == 1
+    assert "already exists" in err
+
+
+def test_cli_import_writes_nothing_when_invalid(
+    rewrite: Rewrite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
+    dest = tmp_path / "builds"
+    code, out, err = run(["bento", "import", str(bad), "--dest", str(dest)], capsys)
+    assert code == 1
+    assert "unknown schema version 'rag/v7'" in err
+    assert not out
+    assert not dest.exists()
+    code, _, err = run(
+        ["bento", "import", str(bad), "--dockerfile", str(tmp_path / "none")], capsys
+    )
+    assert code == EXIT_USAGE
+    assert "not found" in err
