@@ -66,3 +66,4 @@ clean: venv ## Stop the stacks and remove their images and volumes
 lock: ## Recompile the hashed lock files (needs uv in PATH)
 	cd requirements && uv pip compile --python-version 3.11 --generate-hashes dev.in -o dev.lock
 	cd images/rag && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
+	cd images/bento && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
