@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -134,3 +135,20 @@ def http_server() -> Callable[[type[BaseHTTPRequestHandler]], Any]:
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens."""
     return _closed_port()
+
+
+_BENTOML_ENV = {"BENTOML_HOME": None, "BENTOML_DO_NOT_TRACK": "true"}
+
+
+@pytest.fixture(scope="module")
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One BentoML store per test session (BentoML reads BENTOML_HOME once)."""
+    home = tmp_path_factory.getbasetemp() / "bentoml-home"
+    saved = {k: os.environ.get(k) for k in _BENTOML_ENV}
+    os.environ.update({k: v or str(home) for k, v in _BENTOML_ENV.items()})
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,21 +27,8 @@ from aidock.bento.archive import (
 from aidock.bento.build import BentoBuild, save_bento
 from aidock.cli import EXIT_OK, EXIT_USAGE, main
 
-_ENV = {"BENTOML_HOME": None, "BENTOML_DO_NOT_TRACK": "true"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One BentoML store per test session (BentoML reads BENTOML_HOME once)."""
-    home = tmp_path_factory.getbasetemp() / "bentoml-home"
-    saved = {k: os.environ.get(k) for k in _ENV}
-    os.environ.update({k: v or str(home) for k, v in _ENV.items()})
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+# One BentoML store per test session (tests/unit/conftest.py).
+pytestmark = pytest.mark.usefixtures("bentoml_home")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,21 +21,8 @@ from aidock.bento.build import BentoBuild, BentoBuildError, save_bento
 from aidock.cli import EXIT_OK, main
 
 IMAGE_DIR = Path(__file__).resolve().parents[2] / "images" / "bento"
-_ENV = {"BENTOML_HOME": None, "BENTOML_DO_NOT_TRACK": "true"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One BentoML store per test session (BentoML reads BENTOML_HOME once)."""
-    home = tmp_path_factory.getbasetemp() / "bentoml-home"
-    saved = {k: os.environ.get(k) for k in _ENV}
-    os.environ.update({k: v or str(home) for k, v in _ENV.items()})
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+# One BentoML store per test session (tests/unit/conftest.py).
+pytestmark = pytest.mark.usefixtures("bentoml_home")
 
 
 @pytest.fixture

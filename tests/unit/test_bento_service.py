@@ -35,21 +35,8 @@ from aidock.worker.documents import EXIT_SCHEMA_MISMATCH
 
 LOCALHOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
-_ENV = {"BENTOML_HOME": None, "BENTOML_DO_NOT_TRACK": "true"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One BentoML store per test session (BentoML reads BENTOML_HOME once)."""
-    home = tmp_path_factory.getbasetemp() / "bentoml-home"
-    saved = {k: os.environ.get(k) for k in _ENV}
-    os.environ.update({k: v or str(home) for k, v in _ENV.items()})
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+# One BentoML store per test session (tests/unit/conftest.py).
+pytestmark = pytest.mark.usefixtures("bentoml_home")
 
 
 @dataclass

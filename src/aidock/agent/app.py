@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from aidock.agent.config import AgentConfig
 from aidock.agent.errors import AgentError
@@ -27,6 +26,8 @@ from aidock.agent.schemas import (
     InstanceRequest,
     build_openapi,
 )
+from aidock.http_errors import json_error as _error
+from aidock.http_errors import register_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ class BadRequest(AgentError):
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message, field)
         self.status = status
-
-
-def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
-    return jsonify({"error": message, "field": field}), status
 
 
 def _parse_request() -> InstanceRequest:
@@ -119,26 +116,7 @@ def create_app(
             log.warning("%s %s -> %s: %s", request.method, request.path, status, exc.message)
         return resp, status
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        if status == 404:
-            message = f"no such endpoint: {request.method} {request.path}"
-        elif status == 405:
-            message = f"method {request.method} is not allowed on {request.path}"
-        elif status == 413:
-            message = f"request body exceeds the limit of {MAX_BODY_BYTES} bytes"
-        else:
-            message = exc.description or exc.name
-        resp, status = _error(status, message)
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        return resp, status
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, f"internal server error ({type(exc).__name__})")
+    register_error_handlers(app, max_body_bytes=MAX_BODY_BYTES, log=log)
 
     @app.before_request
     def _authenticate() -> tuple[Response, int] | None:

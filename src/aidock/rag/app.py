@@ -11,8 +11,9 @@ from typing import Any, Literal, TypeVar
 
 from flask import Flask, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from aidock.http_errors import json_error as _error
+from aidock.http_errors import register_error_handlers
 from aidock.rag.answer import extractive_answer, openai_answer
 from aidock.rag.config import RagConfig
 from aidock.rag.embeddings import make_embedder
@@ -116,10 +117,6 @@ class RagService:
             self._ready.set()
 
 
-def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
-    return jsonify({"error": message, "field": field}), status
-
-
 def _parse_body(model: type[M], max_bytes: int) -> M:
     if not request.is_json:
         got = request.mimetype or "none"
@@ -183,26 +180,7 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
             resp.headers["Retry-After"] = "1"
         return resp, status
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        if status == 404:
-            message = f"no such endpoint: {request.method} {request.path}"
-        elif status == 405:
-            message = f"method {request.method} is not allowed on {request.path}"
-        elif status == 413:
-            message = f"request body exceeds the limit of {config.max_body_bytes} bytes"
-        else:
-            message = exc.description or exc.name
-        resp, status = _error(status, message)
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        return resp, status
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(500, f"internal server error ({type(exc).__name__})")
+    register_error_handlers(app, max_body_bytes=config.max_body_bytes, log=log)
 
     if init == "first_request":
 
