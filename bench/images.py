@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
 from bench.common import (
@@ -236,6 +236,33 @@ def _describe(ctx: Context, ref: str, base_ref: str | None) -> dict[str, Any]:
     return info
 
 
+PYC_COUNT = (
+    "import glob, pathlib; "
+    "count = lambda d: sum(1 for _ in pathlib.Path(d).rglob('*.pyc')) if d else 0; "
+    "std = (glob.glob('/usr/lib/python3.*') or [None])[0]; "
+    "print(count(std), count('/opt/venv') if pathlib.Path('/opt/venv').is_dir() else -1)"
+)
+
+
+def count_bytecode(ctx: Context, ref: str) -> dict[str, int] | None:
+    """Number of ``.pyc`` files in the image's standard library and ``/opt/venv`` (-1: none)."""
+    try:
+        out = ctx.docker.containers.run(
+            ref,
+            entrypoint=["python3", "-c", PYC_COUNT],
+            command=[],
+            remove=True,
+            network_disabled=True,
+            labels={BENCH_LABEL: "1"},
+            healthcheck={"test": ["NONE"]},
+        )
+        stdlib, venv = (int(n) for n in out.decode().split())
+    except (DockerException, ValueError) as exc:
+        log(f"cannot count the bytecode files of {ref}: {exc}")
+        return None
+    return {"stdlib": stdlib, "venv": venv}
+
+
 def run_sizes(ctx: Context) -> dict[str, Any]:
     """Sizes of python-base, registry and the RAG image versus the naive single-stage image."""
     naive_build = ensure_image(ctx, NAIVE)
@@ -246,6 +273,8 @@ def run_sizes(ctx: Context) -> dict[str, Any]:
         "naive-rag": _describe(ctx, NAIVE_IMAGE, ROOTFS_IMAGE),
         "debian-rootfs": _describe(ctx, ROOTFS_IMAGE, None),
     }
+    for key in ("python-base", "rag", "naive-rag"):
+        images[key]["pyc_files"] = count_bytecode(ctx, images[key]["ref"])
     naive = images["naive-rag"]
     # the naive image's own "Python base": the root filesystem plus the apt-installed toolchain
     toolchain = sum(
@@ -266,6 +295,13 @@ def run_sizes(ctx: Context) -> dict[str, Any]:
         "comparisons": comparisons,
         "naive_build": naive_build,
     }
+
+
+def _pyc(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return ""
+    venv = "no venv" if counts["venv"] < 0 else f"{counts['venv']:,}"
+    return f"{counts['stdlib']:,} / {venv}"
 
 
 def render_sizes(result: dict[str, Any]) -> str:
@@ -305,7 +341,7 @@ def render_sizes(result: dict[str, Any]) -> str:
     ]
     table = md_table(["ours", "size", "reference", "size", "ours/ref"], rows)
     details = md_table(
-        ["image", "size", "layers", "user", "base", "added above base"],
+        ["image", "size", "layers", "user", "base", "added above base", ".pyc stdlib / venv"],
         [
             [
                 f"`{info['ref']}`",
@@ -314,6 +350,7 @@ def render_sizes(result: dict[str, Any]) -> str:
                 info["user"],
                 f"`{info['base']}`" if info.get("base") else "",
                 fmt_bytes(info.get("added_bytes")) if info.get("base") else "",
+                _pyc(info.get("pyc_files")),
             ]
             for info in images.values()
         ],

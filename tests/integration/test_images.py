@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 import testinfra
-from conftest import RAG_IMAGE, REGISTRY_CONTAINER, wait_healthy
+from conftest import BENTO_CONTAINERS, RAG_IMAGE, REGISTRY_CONTAINER, wait_healthy
 from docker.models.containers import Container
 
 FORBIDDEN_TOOLS = [
@@ -57,11 +57,16 @@ def registry_container(docker_client: docker.DockerClient) -> Container:
     return docker_client.containers.get(REGISTRY_CONTAINER)
 
 
-@pytest.fixture(scope="module", params=["rag", "registry"])
+@pytest.fixture(scope="module", params=["rag", "registry", *BENTO_CONTAINERS])
 def running(
-    request: pytest.FixtureRequest, rag_container: Container, registry_container: Container
+    request: pytest.FixtureRequest,
+    docker_client: docker.DockerClient,
+    rag_container: Container,
+    registry_container: Container,
 ) -> Container:
-    return {"rag": rag_container, "registry": registry_container}[request.param]
+    """A fresh RAG container, or a container of the deployed stacks."""
+    named = {"rag": rag_container, "registry": registry_container}
+    return named.get(request.param) or docker_client.containers.get(request.param)
 
 
 def test_reaches_healthy_with_read_only_root(running: Container) -> None:
@@ -93,7 +98,14 @@ def test_root_filesystem_is_not_writable(running: Container) -> None:
 
 
 @pytest.mark.parametrize(
-    "image", [RAG_IMAGE, "aidock/registry:2.8.2-1", "aidock/python-base:bookworm-1"]
+    "image",
+    [
+        RAG_IMAGE,
+        "aidock/registry:2.8.2-1",
+        "aidock/python-base:bookworm-1",
+        "localhost:5000/aidock/extraction:0.1.0",
+        "localhost:5000/aidock/categorization:0.1.0",
+    ],
 )
 def test_image_metadata(docker_client: docker.DockerClient, image: str) -> None:
     config = docker_client.images.get(image).attrs["Config"]

@@ -8,9 +8,9 @@ import subprocess
 
 import docker
 import pytest
-from conftest import RAG_CONTAINER, REGISTRY_CONTAINER, REPO
+from conftest import BENTO_CONTAINERS, RAG_CONTAINER, REGISTRY_CONTAINER, REPO
 
-STACK_PROJECTS = {"aidock-registry", "aidock-rag"}
+STACK_PROJECTS = {"aidock-registry", "aidock-rag", "aidock-extraction", "aidock-categorization"}
 ENGINE_PACKAGES = ["docker.io", "docker-cli", "docker-compose", "docker-buildx", "containerd"]
 
 
@@ -77,7 +77,7 @@ def test_host_keeps_bookworm_libc_and_python(package: str, prefix: str) -> None:
     assert installed_version(package).startswith(prefix)
 
 
-@pytest.mark.parametrize("name", [REGISTRY_CONTAINER, RAG_CONTAINER])
+@pytest.mark.parametrize("name", [REGISTRY_CONTAINER, RAG_CONTAINER, *BENTO_CONTAINERS])
 def test_stack_is_hardened_and_on_loopback(docker_client: docker.DockerClient, name: str) -> None:
     config = docker_client.containers.get(name).attrs["HostConfig"]
     assert config["ReadonlyRootfs"] is True
