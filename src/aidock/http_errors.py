@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+M = TypeVar("M", bound=BaseModel)
+# Builds the service's own 4xx exception from (status, message, field).
+Problem = Callable[..., Exception]
 
 
 def json_error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
@@ -36,3 +44,31 @@ def register_error_handlers(app: Flask, *, max_body_bytes: int, log: logging.Log
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, f"internal server error ({type(exc).__name__})")
+
+
+def parse_json_body(model: type[M], *, problem: Problem, max_bytes: int | None = None) -> M:
+    """The request's JSON body as `model`; any fault raises `problem` with a 4xx naming it."""
+    if not request.is_json:
+        got = request.mimetype or "none"
+        raise problem(415, f"Content-Type must be application/json (got {got})")
+    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise problem(413, f"request body exceeds the limit of {max_bytes} bytes")
+    if not raw.strip():
+        raise problem(400, "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise problem(400, f"invalid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        if loc:
+            raise problem(422, f"{loc}: {first['msg']}", loc) from exc
+        raise problem(422, f"request body: {first['msg']}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

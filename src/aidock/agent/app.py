@@ -8,13 +8,11 @@ counts, not endpoints. Errors are ``{"error": message, "field": name-or-null}``.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from importlib import metadata
-from typing import Any, Literal
+from typing import Literal
 
 from flask import Flask, Response, jsonify, request
-from pydantic import ValidationError
 
 from aidock.agent.config import AgentConfig
 from aidock.agent.errors import AgentError
@@ -27,7 +25,7 @@ from aidock.agent.schemas import (
     build_openapi,
 )
 from aidock.http_errors import json_error as _error
-from aidock.http_errors import register_error_handlers
+from aidock.http_errors import parse_json_body, register_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +43,7 @@ class BadRequest(AgentError):
 
 
 def _parse_request() -> InstanceRequest:
-    if not request.is_json:
-        got = request.mimetype or "none"
-        raise BadRequest(415, f"Content-Type must be application/json (got {got})")
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise BadRequest(400, "request body is empty; expected a JSON object")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise BadRequest(400, f"invalid JSON: {exc}") from exc
-    try:
-        return InstanceRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        if loc:
-            raise BadRequest(422, f"{loc}: {first['msg']}", loc) from exc
-        raise BadRequest(422, f"request body: {first['msg']}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    return parse_json_body(InstanceRequest, problem=BadRequest)
 
 
 def _version() -> str:

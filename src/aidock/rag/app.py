@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from importlib import metadata
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from flask import Flask, Response, jsonify, request
-from pydantic import BaseModel, ValidationError
+from flask import Flask, Response, jsonify
+from pydantic import BaseModel
 
 from aidock.http_errors import json_error as _error
-from aidock.http_errors import register_error_handlers
+from aidock.http_errors import parse_json_body, register_error_handlers
 from aidock.rag.answer import extractive_answer, openai_answer
 from aidock.rag.config import RagConfig
 from aidock.rag.embeddings import make_embedder
@@ -118,30 +117,7 @@ class RagService:
 
 
 def _parse_body(model: type[M], max_bytes: int) -> M:
-    if not request.is_json:
-        got = request.mimetype or "none"
-        raise ApiProblem(415, f"Content-Type must be application/json (got {got})")
-    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
-    if len(raw) > max_bytes:
-        raise ApiProblem(413, f"request body exceeds the limit of {max_bytes} bytes")
-    if not raw.strip():
-        raise ApiProblem(400, "request body is empty; expected a JSON object")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise ApiProblem(400, f"invalid JSON: {exc}") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        if loc:
-            raise ApiProblem(422, f"{loc}: {first['msg']}", loc) from exc
-        raise ApiProblem(422, f"request body: {first['msg']}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    return parse_json_body(model, problem=ApiProblem, max_bytes=max_bytes)
 
 
 def _check_name(name: str) -> None:
