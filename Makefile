@@ -10,10 +10,13 @@ INVENTORY ?= inventories/local
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
 RAG_URL ?= http://127.0.0.1:5001
 QUESTION ?= How long are invoices retained?
+BATCH_AI ?= extraction
+BATCH_VERSION ?= 0.1.0
+AGENT_PROJECT ?= /opt/aidock/stacks/agent
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help up deploy ingest ask test lint unit integration molecule bench down clean lock venv
+.PHONY: help up deploy ingest ask batch test lint unit integration molecule bench down clean lock venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,7 +29,7 @@ $(BIN)/activate: requirements/dev.lock pyproject.toml
 
 venv: $(BIN)/activate ## Create .venv from the pinned, hashed requirements
 
-up: deploy ingest ask ## Bring up everything (engine, registry, images, stacks), ingest data/docs, ask once
+up: deploy ingest ask batch ## Bring up everything, ask the RAG AI once, run a batch through the agent
 
 deploy: venv ## Run the site playbook against $(INVENTORY)
 	$(PLAYBOOK) playbooks/site.yml
@@ -36,6 +39,12 @@ ingest: venv ## Ingest the shipped documents (data/docs) into the RAG AI
 
 ask: venv ## Ask the RAG AI a question (QUESTION=...)
 	$(BIN)/aidock worker rag ask --url $(RAG_URL) "$(QUESTION)"
+
+batch: ## Worker -> agent -> AI: extract data/letters with an AI started on demand (BATCH_AI=...)
+	install -m 0644 data/letters/*.txt $(AGENT_PROJECT)/input/
+	docker compose -f $(AGENT_PROJECT)/compose.yaml run --rm -T worker run --ai $(BATCH_AI) \
+	  --version $(BATCH_VERSION) --input /input --output /output/$(BATCH_AI).jsonl
+	@echo "results: $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl"; head -n 2 $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl
 
 test: lint unit deploy integration molecule ## Lint gate, unit, integration (real stack) and molecule tests
 
@@ -67,3 +76,4 @@ lock: ## Recompile the hashed lock files (needs uv in PATH)
 	cd requirements && uv pip compile --python-version 3.11 --generate-hashes dev.in -o dev.lock
 	cd images/rag && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
 	cd images/bento && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
+	cd images/agent && uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.lock

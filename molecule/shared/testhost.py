@@ -49,3 +49,20 @@ def https_status(host, url: str, ca: str, user: str = "", password: str = "") ->
         "except urllib.error.HTTPError as e:\n print(e.code)\n"
     )
     return int(host.check_output(f"python3 -c {shlex.quote(script)}"))
+
+
+def http(
+    host, method: str, url: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict]:
+    """Status and JSON body of an HTTP request made from inside the test host."""
+    script = (
+        "import json,sys,urllib.request,urllib.error\n"
+        f"data={json.dumps(body).encode()!r} if {body is not None!r} else None\n"
+        f"req=urllib.request.Request({url!r},data=data,method={method!r},"
+        f"headers={{'Content-Type':'application/json',**{headers or {}!r}}})\n"
+        "try:\n r=urllib.request.urlopen(req,timeout=60)\n"
+        " print(r.status); print(r.read().decode() or 'null')\n"
+        "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode() or 'null')\n"
+    )
+    status, payload = host.check_output(f"python3 -c {shlex.quote(script)}").split("\n", 1)
+    return int(status), json.loads(payload)

@@ -27,6 +27,7 @@ RAG_IMAGE = f"{REGISTRY}/aidock/rag:0.1.0"
 REGISTRY_CONTAINER = "aidock-registry-registry-1"
 RAG_CONTAINER = "aidock-rag-rag-1"
 BENTO_CONTAINERS = ["aidock-extraction-extraction-1", "aidock-categorization-categorization-1"]
+AGENT_CONTAINER = "aidock-agent-agent-1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,9 +8,15 @@ import subprocess
 
 import docker
 import pytest
-from conftest import BENTO_CONTAINERS, RAG_CONTAINER, REGISTRY_CONTAINER, REPO
+from conftest import AGENT_CONTAINER, BENTO_CONTAINERS, RAG_CONTAINER, REGISTRY_CONTAINER, REPO
 
-STACK_PROJECTS = {"aidock-registry", "aidock-rag", "aidock-extraction", "aidock-categorization"}
+STACK_PROJECTS = {
+    "aidock-registry",
+    "aidock-rag",
+    "aidock-extraction",
+    "aidock-categorization",
+    "aidock-agent",
+}
 ENGINE_PACKAGES = ["docker.io", "docker-cli", "docker-compose", "docker-buildx", "containerd"]
 
 
@@ -77,7 +83,9 @@ def test_host_keeps_bookworm_libc_and_python(package: str, prefix: str) -> None:
     assert installed_version(package).startswith(prefix)
 
 
-@pytest.mark.parametrize("name", [REGISTRY_CONTAINER, RAG_CONTAINER, *BENTO_CONTAINERS])
+@pytest.mark.parametrize(
+    "name", [REGISTRY_CONTAINER, RAG_CONTAINER, *BENTO_CONTAINERS, AGENT_CONTAINER]
+)
 def test_stack_is_hardened_and_on_loopback(docker_client: docker.DockerClient, name: str) -> None:
     config = docker_client.containers.get(name).attrs["HostConfig"]
     assert config["ReadonlyRootfs"] is True
@@ -132,6 +140,8 @@ def stack_containers(docker_client: docker.DockerClient) -> dict[str, str]:
             '{"ai_image_list": [{"name": "rag", "version": "bad tag!"}]}',
             "version usable as an image tag",
         ),
+        ("playbooks/agent.yml", '{"agent_token": "short"}', "agent_token must be at least 16"),
+        ("playbooks/agent.yml", '{"agent_port": 0}', "agent_port 1-65535"),
     ],
 )
 def test_bad_input_fails_early_and_changes_nothing(

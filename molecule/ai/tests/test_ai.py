@@ -1,29 +1,12 @@
 """ai_image + ai_stack: the RAG image is in the registry and its stack runs hardened."""
 
-import json
-import shlex
-
 import pytest
-from testhost import HARDENED, hosts, inspect, inspected
+from testhost import HARDENED, hosts, http, inspect, inspected
 
 testinfra_hosts = hosts()
 
 IMAGE = "localhost:5000/aidock/rag:0.1.0"
 CONTAINER = "aidock-rag-rag-1"
-
-
-def http(host, method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    script = (
-        "import json,sys,urllib.request,urllib.error\n"
-        f"data={json.dumps(body).encode()!r} if {body is not None!r} else None\n"
-        f"req=urllib.request.Request({url!r},data=data,method={method!r},"
-        "headers={'Content-Type':'application/json'})\n"
-        "try:\n r=urllib.request.urlopen(req,timeout=30)\n"
-        " print(r.status); print(r.read().decode())\n"
-        "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\n"
-    )
-    status, payload = host.check_output(f"python3 -c {shlex.quote(script)}").split("\n", 1)
-    return int(status), json.loads(payload)
 
 
 def test_image_is_in_the_registry(host):

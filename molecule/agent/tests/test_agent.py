@@ -1,0 +1,79 @@
+"""agent: the agent image is in the registry and its stack runs hardened, token-protected."""
+
+import os
+from pathlib import Path
+
+import pytest
+from testhost import HARDENED, hosts, http, inspect, inspected
+
+testinfra_hosts = hosts()
+
+IMAGE = "localhost:5000/aidock/agent:0.1.0"
+CONTAINER = "aidock-agent-agent-1"
+API = "http://127.0.0.1:8700"
+TOKEN = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "agent.token").read_text().strip()
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_image_is_in_the_registry(host):
+    host.run(f"docker rmi {IMAGE}")  # the stack keeps running; the pull proves the push
+    assert host.run(f"docker pull {IMAGE}").rc == 0
+
+
+@pytest.mark.parametrize(("path", "expected"), HARDENED)
+def test_agent_is_hardened(host, path, expected):
+    assert inspected(host, CONTAINER, path) == expected
+
+
+def test_agent_gets_the_socket_group_only(host):
+    config = inspect(host, CONTAINER)["HostConfig"]
+    gid = host.check_output("stat -c %g /var/run/docker.sock")
+    assert config["GroupAdd"] == [gid]
+    assert config["Privileged"] is False
+    assert config["Memory"] > 0
+    assert config["PidsLimit"] > 0
+
+
+def test_api_is_published_on_loopback_only(host):
+    bindings = inspect(host, CONTAINER)["HostConfig"]["PortBindings"]
+    assert bindings == {"8700/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8700"}]}
+
+
+def test_ai_network_is_internal(host):
+    assert inspect(host, "aidock-ai")["Internal"] is True
+
+
+def test_secrets_belong_to_the_agent_user_only(host):
+    for name in ("agent.token", "registry.password"):
+        secret = host.file(f"/opt/aidock/stacks/agent/secrets/{name}")
+        assert (secret.uid, secret.mode) == (10001, 0o400)
+
+
+def test_health_answers_without_token(host):
+    status, body = http(host, "GET", f"{API}/healthz")
+    assert status == 200
+    assert body["docker"] is True
+
+
+def test_api_needs_the_token(host):
+    assert http(host, "GET", f"{API}/v1/instances")[0] == 401
+    bad = {"Authorization": "Bearer not-the-token-at-all"}
+    assert http(host, "GET", f"{API}/v1/instances", headers=bad)[0] == 401
+    assert http(host, "GET", f"{API}/v1/instances", headers=AUTH) == (200, {"instances": []})
+
+
+def test_unknown_ai_is_refused(host):
+    status, body = http(host, "POST", f"{API}/v1/instances", {"ai": "nope", "version": "1"}, AUTH)
+    assert status == 404
+    assert "nope" in body["error"]
+
+
+def test_missing_image_fails_with_the_registry_named(host):
+    # The registry answers (with the agent's credentials) that it has no such tag.
+    status, body = http(
+        host, "POST", f"{API}/v1/instances", {"ai": "rag", "version": "0.0.0-missing"}, AUTH
+    )
+    assert status == 404
+    assert body["field"] == "version"
+    assert "localhost:5000/aidock/rag:0.0.0-missing" in body["error"]
+    assert host.check_output("docker ps -aq --filter label=ai.aidock.owner=aidock-agent") == ""

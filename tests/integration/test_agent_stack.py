@@ -1,0 +1,155 @@
+"""The deployed agent stack (role agent): the agent in its own hardened container, the worker
+beside it on internal networks, a batch of the shipped letters through an AI it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import requests
+from conftest import AGENT_CONTAINER, REPO
+
+AGENT_URL = "http://127.0.0.1:8700"
+PROJECT = Path("/opt/aidock/stacks/agent")
+LETTERS = sorted((REPO / "data" / "letters").glob("*.txt"))
+OWNER = "aidock-agent"
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    return (REPO / ".secrets" / "agent.token").read_text().strip()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def owned_ais(client: docker.DockerClient) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": f"ai.aidock.owner={OWNER}"})
+
+
+def compose(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "compose", "-f", str(PROJECT / "compose.yaml"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_agent_is_hardened_with_the_socket_group_only(docker_client: docker.DockerClient) -> None:
+    attrs = docker_client.containers.get(AGENT_CONTAINER).attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == "10001:10001"
+    assert host["Privileged"] is False
+    assert host["GroupAdd"] == [str(Path("/var/run/docker.sock").stat().st_gid)]
+    assert host["PortBindings"] == {"8700/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8700"}]}
+    assert sorted(attrs["NetworkSettings"]["Networks"]) == [
+        "aidock-agent_api",
+        "aidock-agent_control",
+        "aidock-ai",
+    ]
+    assert docker_client.networks.get("aidock-ai").attrs["Internal"] is True
+
+
+def test_only_the_agent_gets_the_docker_socket() -> None:
+    result = compose("--profile", "worker", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"agent", "worker"}
+    mounts = {name: [v.get("source") for v in s.get("volumes", [])] for name, s in services.items()}
+    assert "/var/run/docker.sock" in mounts["agent"]
+    assert "/var/run/docker.sock" not in mounts["worker"]
+    assert sorted(services["worker"]["networks"]) == ["ai", "control"]
+
+
+def test_token_is_required(token: str) -> None:
+    assert requests.get(f"{AGENT_URL}/healthz", timeout=10).json()["docker"] is True
+    assert requests.get(f"{AGENT_URL}/v1/instances", timeout=10).status_code == 401
+    resp = requests.get(f"{AGENT_URL}/v1/instances", headers=auth("x" * 32), timeout=10)
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"version": "0.1.0"}, "ai"),
+        ({"ai": "extraction"}, "version"),
+        ({"ai": "extraction", "version": 7}, "version"),
+        ({"ai": "extraction", "version": "0.1.0", "extra": 1}, "extra"),
+    ],
+)
+def test_malformed_requests_name_the_field(token: str, body: dict[str, Any], field: str) -> None:
+    resp = requests.post(f"{AGENT_URL}/v1/instances", json=body, headers=auth(token), timeout=10)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == field
+
+
+@pytest.fixture
+def batch_dirs() -> Iterator[tuple[Path, Path]]:
+    """The stack's input and output directories, holding the shipped letters, emptied after."""
+    inbox, outbox = PROJECT / "input", PROJECT / "output"
+    for path in (*inbox.iterdir(), *outbox.iterdir()):
+        path.unlink()
+    for letter in LETTERS:
+        shutil.copy(letter, inbox / letter.name)
+    yield inbox, outbox
+    for path in (*inbox.iterdir(), *outbox.iterdir()):
+        path.unlink()
+
+
+def test_worker_service_runs_a_batch_through_the_agent(
+    docker_client: docker.DockerClient, batch_dirs: tuple[Path, Path]
+) -> None:
+    _, outbox = batch_dirs
+    before = {c.id for c in owned_ais(docker_client)}
+    args = ("--ai", "categorization", "--version", "0.1.0", "--input", "/input")
+    result = compose("run", "--rm", "-T", "worker", "run", *args, "--output", "/output/c.jsonl")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [json.loads(line) for line in (outbox / "c.jsonl").read_text().splitlines()]
+    assert sorted(line["document"] for line in lines) == [p.name for p in LETTERS]
+    assert all(line["ok"] for line in lines)
+    categories = {line["result"]["category"] for line in lines}
+    assert {"invoice", "reminder"} <= categories
+    assert {line["result"]["schema_version"] for line in lines} == {"categorization/v1"}
+    # The worker terminated its instance: nothing new of the agent's is left.
+    assert {c.id for c in owned_ais(docker_client)} <= before
+
+    # A rerun finds every document done and starts nothing.
+    again = compose("run", "--rm", "-T", "worker", "run", *args, "--output", "/output/c.jsonl")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len((outbox / "c.jsonl").read_text().splitlines()) == len(LETTERS)
+
+
+def test_ai_started_by_the_agent_is_internal_only(
+    docker_client: docker.DockerClient, token: str
+) -> None:
+    resp = requests.post(
+        f"{AGENT_URL}/v1/instances",
+        json={"ai": "extraction", "version": "0.1.0"},
+        headers=auth(token),
+        timeout=300,
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    try:
+        assert body["endpoint"] == f"http://{body['container']}:3000"
+        attrs = docker_client.containers.get(body["container"]).attrs
+        assert list(attrs["NetworkSettings"]["Networks"]) == ["aidock-ai"]
+        assert not attrs["HostConfig"]["PortBindings"]
+        assert attrs["HostConfig"]["ReadonlyRootfs"] is True
+    finally:
+        gone = requests.delete(
+            f"{AGENT_URL}/v1/instances/{body['id']}", headers=auth(token), timeout=120
+        )
+    assert gone.status_code == 204
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(body["container"])
