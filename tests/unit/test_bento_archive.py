@@ -133,9 +133,31 @@ def test_wheelhouse_missing_a_wheel(archive: Path, wheelhouse: Path) -> None:
     assert str(wheelhouse) in str(err.value)
 
 
-def test_wheelhouse_must_be_a_directory(archive: Path, tmp_path: Path) -> None:
-    with pytest.raises(ArchiveError, match="is not a directory"):
+def test_wheelhouse_must_exist(archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="does not exist"):
         validate_archive(archive, wheelhouse=tmp_path / "nowhere")
+
+
+def pack(wheels: Path) -> Path:
+    """The wheelhouse as the ai_image role packs it: one tar, members ./<wheel>."""
+    tarball = wheels.parent / "wheels.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(wheels, arcname=".")
+    return tarball
+
+
+def test_wheelhouse_tarball(archive: Path, wheelhouse: Path) -> None:
+    assert validate_archive(archive, wheelhouse=pack(wheelhouse)).name == "extraction"
+    next(wheelhouse.glob("numpy-*.whl")).unlink()
+    with pytest.raises(ArchiveError, match=r"lacks 1 locked wheel\(s\): numpy=="):
+        validate_archive(archive, wheelhouse=pack(wheelhouse))
+
+
+def test_wheelhouse_file_that_is_no_tar(archive: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "wheels.tar"
+    bad.write_bytes(b"no tar" * 200)
+    with pytest.raises(ArchiveError, match="is not a readable tar"):
+        validate_archive(archive, wheelhouse=bad)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a tar at all" * 100])
@@ -190,6 +212,38 @@ def test_missing_bento_yaml(rewrite: Rewrite) -> None:
 def test_name_clash(archive: Path, existing: list[str]) -> None:
     with pytest.raises(ArchiveError, match="'extraction' clashes with an existing AI"):
         validate_archive(archive, existing=existing)
+
+
+def test_renamed_ai_is_checked_under_its_new_name(archive: Path) -> None:
+    report = validate_archive(archive, existing=["extraction", "rag"], deploy_as="invoice-fields")
+    assert (report.name, report.ai_name, report.deploy_as) == (
+        "extraction",
+        "invoice-fields",
+        "invoice-fields",
+    )
+    assert report.summary()["ai_name"] == "invoice-fields"
+    assert report.image_tag == f"{report.ai_version or '0'}-{report.version}"
+    assert report.summary()["image_tag"] == report.image_tag
+    with pytest.raises(ArchiveError, match=r"'rag' \(Bento 'extraction'\) clashes") as err:
+        validate_archive(archive, existing=["Rag"], deploy_as="rag")
+    assert "another name" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["Invoice", "-x", "a_b", "x" * 64, ""])
+def test_invalid_ai_name(archive: Path, name: str) -> None:
+    with pytest.raises(ArchiveError, match="is not valid"):
+        validate_archive(archive, deploy_as=name)
+
+
+def test_bento_name_that_is_no_ai_name(
+    rewrite: Rewrite, members: dict[str, tuple[tarfile.TarInfo, bytes | None]]
+) -> None:
+    info = yaml.safe_load(members["bento.yaml"][1] or b"")
+    info["name"] = "my_bento"
+    bad = rewrite(replace={"bento.yaml": yaml.safe_dump(info).encode()})
+    with pytest.raises(ArchiveError, match="'my_bento' is not a valid AI name"):
+        validate_archive(bad)
+    assert validate_archive(bad, deploy_as="my-bento").ai_name == "my-bento"
 
 
 def test_tampered_lock_and_dockerfile(rewrite: Rewrite) -> None:
@@ -302,3 +356,112 @@ def test_cli_import_writes_nothing_when_invalid(
     )
     assert code == EXIT_USAGE
     assert "not found" in err
+
+
+def test_cli_import_under_another_name(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "builds"
+    args = ["bento", "import", str(archive), "--dest", str(dest), "--json"]
+    code, out, err = run([*args, "--name", "invoice-fields", "--existing", "extraction"], capsys)
+    assert code == EXIT_OK, err
+    plan = json.loads(out)
+    assert Path(plan["context"]).name.startswith("invoice-fields-")
+    assert plan["image"] == f"aidock/invoice-fields:{plan['image_tag']}"
+    assert plan["build_args"]["AI_NAME"] == "invoice-fields"
+    code, _, err = run([*args, "--name", "Bad_Name"], capsys)
+    assert code == 1
+    assert "'Bad_Name' is not valid" in err
+
+
+def test_deploy_argv(tmp_path: Path) -> None:
+    from aidock.bento.cli import deploy_argv
+
+    argv = deploy_argv(
+        tmp_path, "x.bento", name="sorter", port=3013, ansible_playbook="/venv/ansible-playbook"
+    )
+    assert argv[:4] == [
+        "/venv/ansible-playbook",
+        "-i",
+        str(tmp_path / "inventories/local"),
+        str(tmp_path / "playbooks/import_bento.yml"),
+    ]
+    assert argv[4] == "--extra-vars"
+    assert json.loads(argv[5]) == {
+        "bento_archive": str(Path("x.bento").resolve()),
+        "bento_ai_name": "sorter",
+        "bento_port": 3013,
+    }
+    argv = deploy_argv(tmp_path, "/a/x.bento", inventory="/inv/site", version="2")
+    assert argv[2] == "/inv/site"
+    assert json.loads(argv[5]) == {"bento_archive": "/a/x.bento", "bento_version": "2"}
+
+
+class FakeRun:
+    """Stands in for subprocess.run of ansible-playbook."""
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
+        self.calls: list[tuple[list[str], dict]] = []
+
+    def __call__(self, argv: list[str], **kwargs: object) -> object:
+        self.calls.append((argv, kwargs))
+        return type("Done", (), {"returncode": self.returncode})()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout with the import playbook, named by $AIDOCK_PROJECT_DIR."""
+    root = tmp_path / "checkout"
+    (root / "playbooks").mkdir(parents=True)
+    (root / "playbooks" / "import_bento.yml").write_text("---\n")
+    monkeypatch.setenv("AIDOCK_PROJECT_DIR", str(root))
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    return root
+
+
+@pytest.mark.parametrize(("returncode", "expected"), [(0, EXIT_OK), (2, 1)])
+def test_cli_import_deploy_runs_the_playbook(
+    archive: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    returncode: int,
+    expected: int,
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(returncode)
+    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    code, _, err = run(
+        ["bento", "import", str(archive), "--deploy", "--port", "3013", "--name", "fields"],
+        capsys,
+    )
+    assert code == expected, err
+    [(argv, kwargs)] = fake.calls
+    assert argv[3] == str(project / "playbooks/import_bento.yml")
+    assert json.loads(argv[5])["bento_port"] == 3013
+    assert kwargs["cwd"] == project
+    assert kwargs["env"]["ANSIBLE_CONFIG"] == str(project / "ansible.cfg")
+    assert "running: " in err
+
+
+def test_cli_import_deploy_stops_at_an_invalid_archive(
+    rewrite: Rewrite,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(0)
+    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
+    code, _, err = run(["bento", "import", str(bad), "--deploy"], capsys)
+    assert code == 1
+    assert "unknown schema version 'rag/v7'" in err
+    assert fake.calls == []
+    (project / "playbooks" / "import_bento.yml").unlink()
+    code, _, err = run(["bento", "import", str(bad), "--deploy"], capsys)
+    assert code == EXIT_USAGE
+    assert "AIDOCK_PROJECT_DIR" in err

@@ -4,8 +4,10 @@ A valid archive: is a readable tar whose members are plain files and directories
 the archive; has a ``bento.yaml`` whose ``ai.aidock.schema-version`` label is a known
 schema version; holds the model file named by its labels with the SHA-256 they declare;
 carries our hashed lock file and a Dockerfile; every pinned ``name==version`` of the lock
-has a wheel in the wheelhouse (when one is given); and its name clashes with no existing
-AI. Every failure raises ``ArchiveError`` naming what is wrong. Needs PyYAML, not BentoML.
+has a wheel in the wheelhouse (a directory or the tarball the image build adds, when one is
+given); and the AI name it is deployed under (its own name unless renamed) is a valid AI
+name that clashes with no existing AI. Every failure raises ``ArchiveError`` naming what is
+wrong. Needs PyYAML, not BentoML.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ LABELS = {
 }
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# What an AI name may be: it names the image, the compose project and its directory.
+AI_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class ArchiveError(ValueError):
@@ -64,16 +68,29 @@ class ArchiveReport:
     ai_version: str
     pins: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    deploy_as: str = ""
 
     @property
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def ai_name(self) -> str:
+        """The name the AI is deployed under: ``deploy_as``, else the Bento's name."""
+        return self.deploy_as or self.name
+
+    @property
+    def image_tag(self) -> str:
+        """Default image tag: ``<AI version>-<Bento version>``, e.g. ``0.1.0-abc123``."""
+        return f"{self.ai_version or '0'}-{self.version}"
 
     def summary(self) -> dict[str, Any]:
         return {
             "archive": str(self.path),
             "bento": self.tag,
             "name": self.name,
+            "ai_name": self.ai_name,
+            "image_tag": self.image_tag,
             "ai_version": self.ai_version,
             "schema_version": self.schema_version,
             "model": self.model_member,
@@ -97,11 +114,23 @@ def lock_pins(text: str) -> dict[str, str]:
     return pins
 
 
+def _wheel_names(wheelhouse: Path) -> list[str]:
+    if wheelhouse.is_dir():
+        return [wheel.name for wheel in wheelhouse.glob("*.whl")]
+    try:
+        with tarfile.open(wheelhouse, "r:*") as tar:
+            return [PurePosixPath(m.name).name for m in tar.getmembers() if m.isfile()]
+    except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
+        raise ArchiveError(f"wheelhouse {wheelhouse} is not a readable tar ({exc})") from None
+
+
 def wheel_index(wheelhouse: Path) -> set[tuple[str, str]]:
-    """``(normalized name, version)`` of every wheel file in a directory."""
+    """``(normalized name, version)`` of every wheel in a directory or a tarball of wheels."""
     found: set[tuple[str, str]] = set()
-    for wheel in wheelhouse.glob("*.whl"):
-        parts = wheel.name[: -len(".whl")].split("-")
+    for name in _wheel_names(wheelhouse):
+        if not name.endswith(".whl"):
+            continue
+        parts = name[: -len(".whl")].split("-")
         if len(parts) >= 5:
             found.add((normalize_name(parts[0]), parts[1]))
     return found
@@ -229,9 +258,18 @@ def validate_archive(
     *,
     wheelhouse: str | Path | None = None,
     existing: Iterable[str] = (),
+    deploy_as: str | None = None,
 ) -> ArchiveReport:
-    """Check ``path`` as described in the module docstring; return what it holds."""
+    """Check ``path`` as described in the module docstring; return what it holds.
+
+    ``deploy_as`` renames the AI (image, compose project); the clash check uses that name.
+    """
     path = Path(path)
+    if deploy_as is not None and not AI_NAME.match(deploy_as):
+        raise ArchiveError(
+            f"AI name {deploy_as!r} is not valid (1 to 63 lower case letters, digits and '-', "
+            "starting with a letter or digit)"
+        )
     with _open(path) as tar:
         try:
             archive = _Archive(tar)
@@ -254,17 +292,27 @@ def validate_archive(
         raise ArchiveError(f"{LOCK_MEMBER} has no hashes (compile it with --generate-hashes)")
     if wheelhouse is not None:
         wheels = Path(wheelhouse)
-        if not wheels.is_dir():
-            raise ArchiveError(f"wheelhouse {wheels} is not a directory")
+        if not wheels.exists():
+            raise ArchiveError(f"wheelhouse {wheels} does not exist")
         missing = missing_wheels(pins, wheels)
         if missing:
             raise ArchiveError(
                 f"wheelhouse {wheels} lacks {len(missing)} locked wheel(s): {', '.join(missing)}"
             )
     name = str(info["name"])
+    ai_name = deploy_as or name
+    if not AI_NAME.match(ai_name):
+        raise ArchiveError(
+            f"Bento name {name!r} is not a valid AI name (lower case letters, digits and '-'): "
+            "deploy it under another name (--name; bento_ai_name of playbooks/import_bento.yml)"
+        )
     clashes = {n.lower() for n in existing}
-    if name.lower() in clashes:
-        raise ArchiveError(f"service name {name!r} clashes with an existing AI of that name")
+    if ai_name.lower() in clashes:
+        renamed = f" (Bento {name!r})" if deploy_as else ""
+        raise ArchiveError(
+            f"service name {ai_name!r}{renamed} clashes with an existing AI of that name: "
+            "deploy it under another name (--name; bento_ai_name of playbooks/import_bento.yml)"
+        )
     return ArchiveReport(
         path=path,
         name=name,
@@ -275,6 +323,7 @@ def validate_archive(
         ai_version=labels.get(LABELS["ai_version"], ""),
         pins=pins,
         labels=labels,
+        deploy_as=deploy_as or "",
     )
 
 

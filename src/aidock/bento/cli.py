@@ -3,14 +3,17 @@
 ``build`` trains an AI on the generated corpus and saves it as a Bento (``BENTOML_HOME``
 chooses the store); ``validate`` checks an archive; ``import`` validates it, unpacks it
 into a Docker build context and prints what would be built (building and pushing the
-image is the ``ai_image`` role's job). Exit codes: 0 ok, 1 invalid archive or failed
-build, 2 usage error.
+image is the ``ai_image`` role's job); ``import --deploy`` validates it and runs
+``playbooks/import_bento.yml`` of the source checkout, which builds, pushes and starts it.
+Exit codes: 0 ok, 1 invalid archive, failed build or failed deploy, 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,9 @@ AI_NAMES = ("extraction", "categorization")
 DEFAULT_IMPORT_DIR = ".cache/bento-builds"
 IMAGE_NAMESPACE = "aidock"
 HELD_OUT_DOCS = 200
+PROJECT_DIR_ENV = "AIDOCK_PROJECT_DIR"
+IMPORT_PLAYBOOK = "playbooks/import_bento.yml"
+DEFAULT_INVENTORY = "inventories/local"
 
 
 def _print(data: dict[str, Any], as_json: bool) -> None:
@@ -70,7 +76,9 @@ def _validate(args: argparse.Namespace) -> ArchiveReport | None:
     from aidock.bento.archive import ArchiveError, validate_archive
 
     try:
-        return validate_archive(args.archive, wheelhouse=args.wheelhouse, existing=args.existing)
+        return validate_archive(
+            args.archive, wheelhouse=args.wheelhouse, existing=args.existing, deploy_as=args.name
+        )
     except ArchiveError as exc:
         print(f"error: {args.archive}: {exc}", file=sys.stderr)
         return None
@@ -87,10 +95,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def build_plan(report: ArchiveReport, context: Path) -> dict[str, Any]:
     """What the image build of an imported Bento needs and runs."""
-    tag = f"{report.ai_version or '0'}-{report.version}"
-    image = f"{IMAGE_NAMESPACE}/{report.name}:{tag}"
+    tag = report.image_tag
+    image = f"{IMAGE_NAMESPACE}/{report.ai_name}:{tag}"
     build_args = {
-        "AI_NAME": report.name,
+        "AI_NAME": report.ai_name,
         "BENTO_TAG": report.tag,
         "SCHEMA_VERSION": report.schema_version,
         "VERSION": tag,
@@ -108,17 +116,92 @@ def build_plan(report: ArchiveReport, context: Path) -> dict[str, Any]:
     }
 
 
+def project_dir() -> Path:
+    """``$AIDOCK_PROJECT_DIR`` or the source checkout this package runs from."""
+    if env := os.environ.get(PROJECT_DIR_ENV):
+        return Path(env)
+    return Path(__file__).resolve().parents[3]
+
+
+def deploy_argv(
+    project: Path,
+    archive: str | Path,
+    *,
+    inventory: str = DEFAULT_INVENTORY,
+    name: str | None = None,
+    version: str | None = None,
+    port: int | None = None,
+    ansible_playbook: str | Path | None = None,
+) -> list[str]:
+    """The ``ansible-playbook`` command that imports ``archive`` as a custom AI."""
+    extra: dict[str, Any] = {"bento_archive": str(Path(archive).resolve())}
+    if name:
+        extra["bento_ai_name"] = name
+    if version:
+        extra["bento_version"] = version
+    if port is not None:
+        extra["bento_port"] = port
+    playbook = ansible_playbook or Path(sys.executable).parent / "ansible-playbook"
+    inventory_path = Path(inventory)
+    if not inventory_path.is_absolute():
+        inventory_path = project / inventory_path
+    return [
+        str(playbook),
+        "-i",
+        str(inventory_path),
+        str(project / IMPORT_PLAYBOOK),
+        "--extra-vars",
+        json.dumps(extra, sort_keys=True),
+    ]
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    """``import --deploy``: check the archive here, then let the playbook build and run it."""
+    project = project_dir()
+    if not (project / IMPORT_PLAYBOOK).is_file():
+        print(
+            f"error: --deploy runs {IMPORT_PLAYBOOK} of a source checkout; none at {project} "
+            f"(set ${PROJECT_DIR_ENV})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if _validate(args) is None:
+        return EXIT_INVALID
+    argv = deploy_argv(
+        project,
+        args.archive,
+        inventory=args.inventory,
+        name=args.name,
+        version=args.version,
+        port=args.port,
+    )
+    env = {**os.environ}
+    env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
+    print("running: " + " ".join(argv), file=sys.stderr, flush=True)
+    try:
+        done = subprocess.run(argv, cwd=project, env=env, check=False)
+    except OSError as exc:
+        print(f"error: cannot run {argv[0]}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if done.returncode != 0:
+        print(f"error: {IMPORT_PLAYBOOK} failed (exit {done.returncode})", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    """Handler of ``aidock bento import``: validate, unpack, print the build plan."""
+    """Handler of ``aidock bento import``: validate, unpack, print the build plan (or deploy)."""
     from aidock.bento.archive import DOCKERFILE_MEMBER, ArchiveError, unpack_archive
 
+    if args.deploy:
+        return _deploy(args)
     if args.dockerfile and not Path(args.dockerfile).is_file():
         print(f"error: Dockerfile {args.dockerfile} not found", file=sys.stderr)
         return EXIT_USAGE
     report = _validate(args)
     if report is None:
         return EXIT_INVALID
-    context = Path(args.dest) / f"{report.name}-{report.version}"
+    context = Path(args.dest) / f"{report.ai_name}-{report.version}"
     if context.exists():
         print(f"error: {context} already exists", file=sys.stderr)
         return EXIT_INVALID
@@ -138,15 +221,21 @@ def _archive_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("archive", metavar="ARCHIVE", help="a .bento archive")
     parser.add_argument(
         "--wheelhouse",
-        metavar="DIR",
-        help="check that every locked requirement has a wheel in DIR",
+        metavar="PATH",
+        help="check that every locked requirement has a wheel in PATH (a directory of wheels "
+        "or the wheelhouse tarball the image build adds)",
     )
     parser.add_argument(
         "--existing",
         nargs="+",
         default=[],
         metavar="NAME",
-        help="names of the AIs already deployed (the Bento's name must differ)",
+        help="names of the AIs already deployed (the AI's name must differ)",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="deploy the AI under NAME (image, compose project) instead of the Bento's name",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -187,10 +276,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     imp = sub.add_parser(
         "import",
-        help="validate an archive, unpack it into a build context, print the build plan",
+        help="validate an archive, unpack it into a build context (or --deploy it)",
         description="Validate ARCHIVE, unpack it into DEST/<name>-<version>/bento with the "
         "Dockerfile beside it, and print the image that would be built. Nothing is written "
-        "when the archive is invalid.",
+        "when the archive is invalid.\n\nWith --deploy: validate it, then run "
+        f"{IMPORT_PLAYBOOK} of the source checkout (${PROJECT_DIR_ENV}), which validates it "
+        "again against the site's AIs and wheelhouse, builds and pushes the hardened image, "
+        "writes compose/<name>/compose.yaml and starts the stack healthy.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _archive_args(imp)
     imp.add_argument(
@@ -201,5 +294,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dockerfile", metavar="FILE",
         help="use this Dockerfile (e.g. the site's images/bento/Dockerfile) instead of the "
         "one the Bento carries",
+    )  # fmt: skip
+    deploy = imp.add_argument_group("deploy")
+    deploy.add_argument(
+        "--deploy", action="store_true",
+        help=f"build, push and run it as a custom AI with {IMPORT_PLAYBOOK}",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--port", type=int_range(1, 65535), metavar="N",
+        help="host port of its API (default: the playbook's bento_port)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--version", metavar="TAG",
+        help="image tag (default: <AI version>-<Bento version>)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, metavar="DIR",
+        help=f"Ansible inventory, relative to the checkout (default: {DEFAULT_INVENTORY})",
     )  # fmt: skip
     imp.set_defaults(handler=cmd_import)
