@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from bench.common import BenchError, Context, log
 from bench.foundation import FOUNDATION
+from bench.models import MODELS
 from bench.report import Part, Suite, run_suite, write_index
 
-SUITES: tuple[Suite, ...] = (FOUNDATION,)
+SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS)
 
 
 def _positive(text: str) -> int:

@@ -2,9 +2,11 @@
 
 The models are trained once per session on a small corpus (seed 101) and scored on a
 held-out corpus from another seed (202). Thresholds sit well below what was measured
-(extraction micro-F1 0.955-0.977, baseline 0.29-0.34; categorization accuracy
-0.985-1.0, majority baseline 0.25-0.31 over four seed pairs) and assert margins,
-never exact scores.
+on corpus v2 (extraction micro-F1 0.935-0.977, regex baseline 0.34-0.41; categorization
+accuracy 0.935-0.96, macro-F1 0.933-0.963, keyword rules 0.745-0.79, majority baseline
+0.25-0.33, over four seed pairs) and assert margins, never exact scores. Corpus v2 makes
+categories overlap on purpose, so the categorizer is also held below a perfect score:
+a benchmark at 1.0 would measure nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from aidock.ais.categorization import CategorizationAI
 from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Document, Span, generate
 from aidock.ais.extraction import ExtractionAI
 from aidock.ais.metrics import (
+    KeywordBaseline,
     MajorityBaseline,
     baseline_extract,
     classification_scores,
+    confusion_matrix,
     span_scores,
 )
 
@@ -79,17 +83,22 @@ def test_extraction_beats_baseline(extractor: ExtractionAI, test_docs: list[Docu
         assert model["per_label"][label]["f1"] > baseline["per_label"][label]["f1"], label
 
 
-def test_categorization_beats_majority(
+def test_categorization_beats_baselines(
     categorizer: CategorizationAI, train_docs: list[Document], test_docs: list[Document]
 ) -> None:
     model = categorizer.evaluate(test_docs)
-    majority = MajorityBaseline().fit([d.category for d in train_docs])
-    baseline = classification_scores(
-        [d.category for d in test_docs], [majority.predict(d.text) for d in test_docs]
-    )
-    assert model["accuracy"] >= 0.93
-    assert model["macro_f1"] >= 0.9
-    assert model["accuracy"] >= baseline["accuracy"] + 0.5
+    train_categories = [d.category for d in train_docs]
+    gold = [d.category for d in test_docs]
+    majority = MajorityBaseline().fit(train_categories)
+    keyword = KeywordBaseline().fit(train_categories)
+    majority_scores = classification_scores(gold, [majority.predict(d.text) for d in test_docs])
+    keyword_scores = classification_scores(gold, [keyword.predict(d.text) for d in test_docs])
+    assert model["accuracy"] >= 0.9
+    assert model["macro_f1"] >= 0.88
+    assert model["accuracy"] >= majority_scores["accuracy"] + 0.5
+    assert model["accuracy"] >= keyword_scores["accuracy"] + 0.08
+    assert keyword_scores["accuracy"] >= majority_scores["accuracy"] + 0.2  # rules do something
+    assert model["accuracy"] <= 0.99  # the corpus is not trivially separable
 
 
 def test_extraction_output_is_well_formed(
@@ -208,6 +217,29 @@ def test_classification_scores() -> None:
     assert scores["accuracy"] == pytest.approx(2 / 3)
     assert scores["per_label"]["claim"]["recall"] == pytest.approx(0.5)
     assert scores["per_label"]["invoice"]["precision"] == pytest.approx(0.5)
+
+
+def test_confusion_matrix_counts_answers_per_gold_category() -> None:
+    matrix = confusion_matrix(
+        ["invoice", "invoice", "claim", "statement"], ["invoice", "reminder", "claim", "poem"]
+    )
+    assert set(matrix) == set(CATEGORIES)
+    assert matrix["invoice"] == {**dict.fromkeys(CATEGORIES, 0), "invoice": 1, "reminder": 1}
+    assert matrix["claim"]["claim"] == 1
+    assert sum(matrix["statement"].values()) == 0  # an unknown answer is not counted
+    with pytest.raises(ValueError):
+        confusion_matrix(["invoice"], [])
+
+
+def test_keyword_baseline_rules_in_order() -> None:
+    rules = KeywordBaseline().fit(["invoice", "invoice", "claim"])
+    assert rules.predict("Zahlungserinnerung zu Rechnung 4711") == "reminder"  # before invoice
+    assert rules.predict("Kündigung; Schadenfall") == "termination"  # before claim
+    assert rules.predict("Your CLAIM no. 5") == "claim"
+    assert rules.predict("Kontoauszug 3/2024") == "statement"
+    assert rules.predict("INVOICE") == "invoice"
+    assert rules.predict("no cue at all") == "invoice"  # the majority class
+    assert KeywordBaseline({"claim": ("x",)}).fit(["reminder"]).predict("y") == "reminder"
 
 
 def test_baseline_takes_first_matches() -> None:

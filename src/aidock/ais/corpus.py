@@ -7,6 +7,23 @@ the other categories carry none but are full of look-alikes (dates, amounts, IBA
 reference numbers) that an extractor must learn to leave alone. Document ``i`` of a
 seed depends only on ``(seed, i)``, so ``generate(10, s)`` is a prefix of
 ``generate(100, s)``. Nothing is downloaded: names, places and phrases are built in.
+
+The categories are made to overlap the way real mail does, so that a categorizer has
+something to learn and a benchmark something to measure:
+
+- look-alike content: reminders quote the invoice (title and items), claims quote the
+  repair invoice or a disputed debit, terminations carry a final statement of the
+  account, invoices follow a termination or bill an insurance premium, supplier
+  statements list invoices like a reminder, bank statements book premiums and fees;
+- shared boilerplate (contact, privacy, portal sentences) in every category;
+- short e-mail-like notes (``_NOTE_RATE``), some with a body that two or three
+  categories share and no telling subject (``_WEAK_CUE_RATE``);
+- page excerpts (``_EXCERPT_RATE``), OCR noise in words (dropped, doubled, swapped or
+  look-alike characters, stray spaces), heavy on poor scans (``_POOR_SCAN_RATE``);
+- a small share of label slips between look-alike categories (``_LABEL_NOISE``).
+
+Labelled values are never noised, so span offsets stay exact. ``CORPUS_VERSION`` is
+part of every document's random stream: changing the generator bumps it.
 """
 
 from __future__ import annotations
@@ -29,7 +46,16 @@ FIELD_LABELS: tuple[str, ...] = (
     "iban",
 )
 _CATEGORY_WEIGHTS = (0.3, 0.2, 0.18, 0.16, 0.16)
-_EXCERPT_RATE = 0.08  # share of documents that are only a part of a letter
+_EXCERPT_RATE = 0.12  # share of documents that are only a part of a letter
+_NOTE_RATE = 0.12  # share of documents that are short e-mail-like notes
+_WEAK_CUE_RATE = 0.4  # share of notes whose body two or three categories share
+_POOR_SCAN_RATE = 0.12  # share of documents with heavy OCR noise
+_LABEL_NOISE = 0.015  # share of drawn categories swapped with a look-alike (annotator slips)
+# A label slip stays within documents of the same shape, so fields keep their meaning.
+_CONFUSABLE = {"invoice": ("reminder",), "reminder": ("invoice",),
+               "claim": ("termination", "statement"), "termination": ("claim", "statement"),
+               "statement": ("claim", "termination")}  # fmt: skip
+CORPUS_VERSION = "v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +339,10 @@ Piece = str | tuple[str, str]  # plain text, or (label, value) for a labelled fi
 Arg = str | tuple[str, str] | list[Piece]
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _WORD = re.compile(r"[A-Za-zÄÖÜäöüß]{4,}")
+_OCR_CONFUSIONS = (
+    ("e", "c"), ("c", "e"), ("l", "1"), ("i", "l"), ("o", "0"), ("rn", "m"), ("m", "rn"),
+    ("u", "ü"), ("ü", "u"), ("ä", "a"), ("h", "b"), ("n", "h"), ("a", "o"), ("S", "5"),
+)  # fmt: skip
 
 
 class _Builder:
@@ -373,7 +403,11 @@ class _Builder:
         self._length += len(text)
 
     def _typos(self, text: str) -> str:
-        """OCR-ish noise in plain words only (labelled values are never touched)."""
+        """OCR-ish noise in plain words only (labelled values are never touched).
+
+        A word's first and last characters stay letters, so a noisy word never glues
+        onto the labelled value next to it.
+        """
         rng = self._rng
 
         def typo(match: re.Match[str]) -> str:
@@ -381,14 +415,23 @@ class _Builder:
             if rng.random() >= self._noise:
                 return word
             i = rng.randrange(1, len(word) - 1)
-            kind = rng.randrange(4)
+            kind = rng.randrange(7)
             if kind == 0:
                 return word[:i] + word[i + 1 :]
             if kind == 1:
                 return word[:i] + word[i] + word[i:]
             if kind == 2:
                 return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
-            return word.upper()
+            if kind == 3:
+                return word.upper()
+            if kind == 4:  # split by a stray space
+                return word[:i] + " " + word[i:]
+            # a look-alike glyph: e/c, l/1, o/0, rn/m, ...
+            middle = word[1:-1]
+            for seen, read in rng.sample(_OCR_CONFUSIONS, len(_OCR_CONFUSIONS)):
+                if seen in middle:
+                    return word[0] + middle.replace(seen, read, 1) + word[-1]
+            return word
 
         return _WORD.sub(typo, text)
 
@@ -834,8 +877,38 @@ _P: dict[str, dict[str, list[str]]] = {
             "Final reminder",
             "Overdue notice",
             "Friendly reminder",
+            "Open items",
+            "Your account",
         ],
-        "de": ["Zahlungserinnerung", "1. Mahnung", "2. Mahnung", "Letzte Mahnung", "Mahnung"],
+        "de": [
+            "Zahlungserinnerung",
+            "1. Mahnung",
+            "2. Mahnung",
+            "Letzte Mahnung",
+            "Mahnung",
+            "Offene Posten",
+            "Ihr Kundenkonto",
+        ],
+    },
+    "generic": {
+        "en": [
+            "Please do not hesitate to contact us if you have any questions.",
+            "Please quote your customer number in all correspondence.",
+            "This letter was generated automatically and is valid without a signature.",
+            "Information on how we process your data: see our privacy notice.",
+            "Our office hours are Monday to Friday, 8:00 to 17:00.",
+            "Please keep this document for your records.",
+            "You can also view this document in our customer portal.",
+        ],
+        "de": [
+            "Bei Fragen stehen wir Ihnen gerne zur Verfügung.",
+            "Bitte geben Sie bei Rückfragen stets Ihre Kundennummer an.",
+            "Dieses Schreiben wurde maschinell erstellt und ist ohne Unterschrift gültig.",
+            "Hinweise zum Datenschutz finden Sie in unserer Datenschutzerklärung.",
+            "Unsere Geschäftszeiten: Montag bis Freitag, 8:00 bis 17:00 Uhr.",
+            "Bitte bewahren Sie dieses Dokument für Ihre Unterlagen auf.",
+            "Sie finden dieses Dokument auch in unserem Kundenportal.",
+        ],
     },
     "rem_no": {
         "en": ["Reminder no.", "Our ref.", "Dunning no."],
@@ -968,6 +1041,12 @@ def _footer(c: _Ctx, company: str, iban: Piece | None, bic: str) -> None:
         b.line(f"Page 1 of {rng.randint(1, 3)}" if c.lang == "en" else "Seite 1 von 1")
 
 
+def _generic(c: _Ctx) -> None:
+    """Boilerplate that letters of every category share (none, one or two sentences)."""
+    for _ in range(c.rng.choice([0, 0, 1, 1, 2])):
+        c.b.line(c.p("generic"))
+
+
 def _header_fields(c: _Ctx, fields: list[tuple[str, Arg]]) -> None:
     """Key/value lines, or a table header with the values on the line below."""
     rng, b = c.rng, c.b
@@ -1029,6 +1108,28 @@ def _invoice(c: _Ctx) -> None:
         fields.append((c.p("due"), c.date(due, "due_date")))
     _header_fields(c, fields)
 
+    context = rng.random()
+    if context < 0.12:  # the last invoice of a terminated contract
+        b.linef(
+            "Following the termination of your contract {no} with effect from {date}, we "
+            "invoice the final period."
+            if lang == "en"
+            else "Nach der Kündigung Ihres Vertrags {no} zum {date} berechnen wir den letzten "
+            "Abrechnungszeitraum.",
+            no=_other_number(rng, inv_date.year, "contract"),
+            date=c.date(inv_date - dt.timedelta(days=rng.randint(1, 20)), alt=True),
+        )
+        b.blank()
+    elif context < 0.22:  # an insurer's premium invoice
+        b.linef(
+            "Premium for insurance policy {pol}, period {start} - {end}."
+            if lang == "en"
+            else "Beitrag für Versicherungsschein {pol}, Zeitraum {start} - {end}.",
+            pol=_other_number(rng, inv_date.year, "policy"),
+            start=c.date(inv_date.replace(day=1), alt=True),
+            end=c.date(inv_date.replace(day=1) + dt.timedelta(days=364), alt=True),
+        )
+        b.blank()
     if rng.random() < 0.5:
         name = _person(rng)
         b.line(c.p("dear").format(name=name))
@@ -1081,6 +1182,7 @@ def _invoice(c: _Ctx) -> None:
             else "Bei Zahlungsverzug berechnen wir Mahngebühren und Verzugszinsen."
         )
     b.line(c.p("thanks"))
+    _generic(c)
     if rng.random() < 0.5:
         b.blank()
         b.line(c.p("regards"))
@@ -1192,12 +1294,13 @@ def _reminder(c: _Ctx) -> None:
             widths,
         )
     b.blank()
-    if rng.random() < 0.25:
+    if rng.random() < 0.35:  # quotes the invoice: its title and items
         b.line(
-            "For your reference, the invoiced items:"
+            rng.choice(["Copy of invoice", "INVOICE (copy)", "For reference, the invoiced items:"])
             if lang == "en"
-            else "Zu Ihrer Information die berechneten Positionen:"
-        )
+            else rng.choice(["Rechnungskopie", "RECHNUNG (Kopie)",
+                             "Zu Ihrer Information die berechneten Positionen:"])
+        )  # fmt: skip
         _items(c)
         b.blank()
     if fee:
@@ -1220,6 +1323,7 @@ def _reminder(c: _Ctx) -> None:
             holder=company,
         )
     b.line(c.p("rem_ignore"))
+    _generic(c)
     b.blank()
     b.line(c.p("regards"))
     b.line(_person(rng))
@@ -1295,6 +1399,9 @@ def _claim(c: _Ctx) -> None:
                 date=c.date(reported),
                 amount=c.style.money(damage),
             )
+            if rng.random() < 0.5:
+                b.line("Items of the invoice:" if en else "Positionen der Rechnung:")
+                _items(c)
         b.linef(
             "After deduction of your deductible of {ded} we will transfer {pay} to your "
             "account {iban} within {n} working days."
@@ -1312,6 +1419,7 @@ def _claim(c: _Ctx) -> None:
                 if en
                 else "Bitte geben Sie bei Rückfragen stets die Schadennummer an."
             )
+        _generic(c)
         b.blank()
         b.line(c.p("regards"))
         b.line(f"{_person(rng)}, {'Claims department' if en else 'Schadenabteilung'}")
@@ -1356,6 +1464,24 @@ def _claim(c: _Ctx) -> None:
             else "Bitte überweisen Sie die Entschädigung auf mein Konto IBAN {iban}.",
             iban=cust_iban,
         )
+        if rng.random() < 0.2:
+            b.linef(
+                "In addition, my account statement of {date} shows a debit of {amount} that I "
+                "did not authorise; please include it in the claim."
+                if en
+                else "Außerdem zeigt mein Kontoauszug vom {date} eine Abbuchung über {amount}, die "
+                "ich nicht veranlasst habe; bitte nehmen Sie sie in die Schadenmeldung auf.",
+                date=c.date(reported),
+                amount=c.style.money(_cents(rng, 20, 2000)),
+            )
+        if rng.random() < 0.25:
+            b.linef(
+                "The invoice of the workshop ({no}) is attached:"
+                if en
+                else "Die Rechnung der Werkstatt ({no}) liegt bei:",
+                no=_invoice_number(rng, loss.year),
+            )
+            _items(c)
         b.line("Photos of the damage are attached." if en else "Fotos des Schadens liegen bei.")
         b.blank()
         b.line(c.p("regards"))
@@ -1439,6 +1565,12 @@ def _termination(c: _Ctx) -> None:
             if en
             else "Bitte bestätigen Sie mir die Kündigung und den Beendigungszeitpunkt schriftlich."
         )
+        if rng.random() < 0.25:
+            b.line(
+                "Please send me a final statement of my account and the last invoice."
+                if en
+                else "Bitte senden Sie mir einen letzten Kontoauszug und die Schlussrechnung."
+            )
         b.blank()
         b.line(c.p("regards"))
         b.line(customer)
@@ -1496,6 +1628,12 @@ def _termination(c: _Ctx) -> None:
             if en
             else "Die Kündigungsfrist beträgt drei Monate."
         )
+        if rng.random() < 0.35:  # with the final statement of the account
+            b.blank()
+            b.line("Final statement of your account" if en else "Abschlussrechnung Ihres Kontos")
+            end = c.today - dt.timedelta(days=1)
+            _transactions(c, end - dt.timedelta(days=rng.randint(20, 60)), end, rng.randint(2, 6))
+        _generic(c)
         b.blank()
         b.line(c.p("regards"))
         b.line(company)
@@ -1505,17 +1643,20 @@ def _termination(c: _Ctx) -> None:
 def _statement(c: _Ctx) -> None:
     rng, b, lang = c.rng, c.b, c.lang
     en = lang == "en"
-    bank = _bank_name(rng, c.country)
     customer = _person(rng)
     end = c.today.replace(day=1) - dt.timedelta(days=1)
     start = end.replace(day=1)
+    if rng.random() < 0.22:  # a supplier's statement of open items: reads like a reminder
+        _open_items(c, customer, start, end)
+        return
+    bank = _bank_name(rng, c.country)
     iban = format_iban(make_iban(rng, c.country.code), grouped=rng.random() < 0.7)
     _letterhead(c, bank)
     _recipient(c, customer)
     title = rng.choice(
-        ["Account statement", "Statement of account", "Credit card statement"]
+        ["Account statement", "Statement of account", "Credit card statement", "Account overview"]
         if en
-        else ["Kontoauszug", "Kontoauszug", "Kreditkartenabrechnung"]
+        else ["Kontoauszug", "Kontoauszug", "Kreditkartenabrechnung", "Kontoübersicht"]
     )
     b.line(f"{title} {rng.randint(1, 12)}/{end.year}")
     fields: list[tuple[str, Arg]] = [
@@ -1526,34 +1667,7 @@ def _statement(c: _Ctx) -> None:
     if rng.random() < 0.5:
         fields.append(("Account holder" if en else "Kontoinhaber", customer))
     _header_fields(c, fields)
-    balance = _cents(rng, -2000, 20000)
-    width = 60
-    b.line(
-        f"{'Opening balance' if en else 'Alter Kontostand'}".ljust(width), *c.style.money(balance)
-    )
-    for _ in range(rng.randint(3, 12)):
-        day = start + dt.timedelta(days=rng.randint(0, (end - start).days))
-        amount = _cents(rng, 5, 3000) * rng.choice([-1, -1, -1, 1])
-        balance += amount
-        who = rng.choice([_company(rng, c.country), _person(rng), "ATM", "Card payment"])
-        text = rng.choice(
-            ["SEPA transfer", "Direct debit", "Card payment", "Salary", "Standing order"]
-            if en
-            else ["SEPA-Überweisung", "Lastschrift", "Kartenzahlung", "Gehalt", "Dauerauftrag"]
-        )
-        if rng.random() < 0.3:
-            who += f" {rng.choice(['INV', 'Ref', 'RE'])} {_digits(rng, 6)}"
-        elif rng.random() < 0.15:
-            text = "Reminder fee" if en else "Mahngebühr"
-        elif rng.random() < 0.15:
-            who = f"{'Invoice' if en else 'Rechnung'} {_invoice_number(rng, day.year)}"
-        b.line(
-            f"{day.day:02d}.{day.month:02d}.  {text:<17} {who}"[:width].ljust(width),
-            c.style.num(amount),
-        )
-    b.line(
-        f"{'Closing balance' if en else 'Neuer Kontostand'}".ljust(width), *c.style.money(balance)
-    )
+    _transactions(c, start, end, rng.randint(3, 12))
     b.blank()
     if rng.random() < 0.5:
         b.linef(
@@ -1566,7 +1680,248 @@ def _statement(c: _Ctx) -> None:
         else "Bitte prüfen Sie diesen Auszug. Einwendungen sind innerhalb von sechs Wochen zu "
         "erheben."
     )
+    _generic(c)
     _footer(c, bank, None, _bic(rng, c.country))
+
+
+def _transactions(c: _Ctx, start: dt.date, end: dt.date, count: int) -> None:
+    """Opening balance, ``count`` bookings and the closing balance of an account."""
+    rng, b = c.rng, c.b
+    en = c.lang == "en"
+    balance = _cents(rng, -2000, 20000)
+    width = 60
+    b.line(
+        f"{'Opening balance' if en else 'Alter Kontostand'}".ljust(width), *c.style.money(balance)
+    )
+    for _ in range(count):
+        day = start + dt.timedelta(days=rng.randint(0, (end - start).days))
+        amount = _cents(rng, 5, 3000) * rng.choice([-1, -1, -1, 1])
+        balance += amount
+        who = rng.choice([_company(rng, c.country), _person(rng), "ATM", "Card payment"])
+        text = rng.choice(
+            ["SEPA transfer", "Direct debit", "Card payment", "Salary", "Standing order"]
+            if en
+            else ["SEPA-Überweisung", "Lastschrift", "Kartenzahlung", "Gehalt", "Dauerauftrag"]
+        )
+        if rng.random() < 0.3:
+            who += f" {rng.choice(['INV', 'Ref', 'RE'])} {_digits(rng, 6)}"
+        elif rng.random() < 0.15:
+            text = rng.choice(
+                ["Reminder fee", "Insurance premium", "Claim payment", "Termination fee"]
+                if en
+                else ["Mahngebühr", "Versicherungsbeitrag", "Schadenzahlung", "Kündigungsgebühr"]
+            )
+        elif rng.random() < 0.15:
+            who = f"{'Invoice' if en else 'Rechnung'} {_invoice_number(rng, day.year)}"
+        b.line(
+            f"{day.day:02d}.{day.month:02d}.  {text:<17} {who}"[:width].ljust(width),
+            c.style.num(amount),
+        )
+    b.line(
+        f"{'Closing balance' if en else 'Neuer Kontostand'}".ljust(width), *c.style.money(balance)
+    )
+
+
+def _open_items(c: _Ctx, customer: str, start: dt.date, end: dt.date) -> None:
+    """A supplier's statement of account: its invoices and payments, no demand to pay."""
+    rng, b = c.rng, c.b
+    en = c.lang == "en"
+    company = _company(rng, c.country)
+    _letterhead(c, company)
+    _recipient(c, customer)
+    _place_date(c, c.today)
+    b.blank()
+    b.line(
+        rng.choice(["Statement of account", "Customer account statement", "Account summary"])
+        if en
+        else rng.choice(["Kontoauszug Kundenkonto", "Saldenbestätigung", "Kontenübersicht"])
+    )
+    b.line(f"{c.p('customer')}: {_other_number(rng, end.year, 'customer')}")
+    b.blank()
+    b.line(
+        f"for your records, the bookings on your customer account from {c.style.date(start)} "
+        f"to {c.style.date(end)}:"
+        if en
+        else f"zu Ihrer Information die Buchungen auf Ihrem Kundenkonto vom {c.style.date(start)} "
+        f"bis {c.style.date(end)}:"
+    )
+    b.blank()
+    widths = [14, 20, 16]
+    for _ in range(rng.randint(2, 6)):
+        day = start + dt.timedelta(days=rng.randint(0, (end - start).days))
+        kind = rng.choice(["Invoice", "Payment", "Credit note"] if en else
+                          ["Rechnung", "Zahlung", "Gutschrift"])  # fmt: skip
+        b.row([c.style.date(day), f"{kind} {_invoice_number(rng, day.year)}",
+               c.style.money(_cents(rng, 20, 4000))], widths)  # fmt: skip
+    b.blank()
+    b.linef(
+        "Balance in our favour: {amount}" if en else "Saldo zu unseren Gunsten: {amount}",
+        amount=c.style.money(_cents(rng, 0, 3000)),
+    )
+    b.line(
+        "No action is needed if this matches your records."
+        if en
+        else "Stimmt der Saldo mit Ihrer Buchhaltung überein, ist nichts weiter zu tun."
+    )
+    _generic(c)
+    b.blank()
+    b.line(c.p("regards"))
+    b.line(_person(rng))
+
+
+# ----------------------------------------------------------------------------- notes
+
+# Short e-mail-like notes. Their bodies come from a category's own list or, for a weak
+# cue, from a list that two or three categories share: those are hard by design.
+_NOTE_SUBJECTS = {
+    "invoice": {"en": ["Invoice", "Your invoice", "Billing"], "de": ["Rechnung", "Ihre Rechnung"]},
+    "reminder": {
+        "en": ["Payment reminder", "Overdue payment"],
+        "de": ["Zahlungserinnerung", "Mahnung"],
+    },
+    "claim": {"en": ["Claim", "Damage report"], "de": ["Schadenmeldung", "Ihr Schaden"]},
+    "termination": {"en": ["Cancellation", "Termination"], "de": ["Kündigung", "Vertragsende"]},
+    "statement": {"en": ["Account statement", "Balance"], "de": ["Kontoauszug", "Kontostand"]},
+    "": {
+        "en": ["Your documents", "Information", "Re: your message", "Your account"],
+        "de": ["Ihre Unterlagen", "Information", "AW: Ihre Nachricht", "Ihr Konto"],
+    },
+}
+_NOTE_BODIES = {
+    "invoice": {
+        "en": [
+            "please find attached our invoice {no} of {date} for {amount}. Please pay by {due} "
+            "to IBAN {iban}.",
+            "for the work done we charge {amount} (invoice {no}, {date}), payable by {due} to "
+            "{iban}.",
+        ],
+        "de": [
+            "anbei erhalten Sie unsere Rechnung {no} vom {date} über {amount}. Bitte zahlen Sie "
+            "bis {due} auf IBAN {iban}.",
+            "für die erbrachten Leistungen berechnen wir {amount} (Rechnung {no}, {date}), "
+            "zahlbar bis {due} auf {iban}.",
+        ],
+    },
+    "reminder": {
+        "en": [
+            "our invoice {no} of {date} for {amount} is still unpaid. Please pay by {due} to "
+            "IBAN {iban}.",
+            "we have not yet received {amount} for invoice {no} of {date}. Kindly transfer it by "
+            "{due} to {iban}.",
+        ],
+        "de": [
+            "unsere Rechnung {no} vom {date} über {amount} ist noch offen. Bitte zahlen Sie bis "
+            "{due} auf IBAN {iban}.",
+            "für Rechnung {no} vom {date} fehlt noch die Zahlung von {amount}. Bitte überweisen "
+            "Sie bis {due} auf {iban}.",
+        ],
+    },
+    "billing": {  # invoice or reminder
+        "en": [
+            "regarding document {no} of {date} over {amount}: please transfer the amount to "
+            "{iban} by {due}.",
+            "as discussed, {amount} for {no} ({date}) should reach {iban} by {due}.",
+        ],
+        "de": [
+            "zu Beleg {no} vom {date} über {amount}: bitte überweisen Sie den Betrag bis {due} "
+            "auf {iban}.",
+            "wie besprochen bitten wir um Zahlung von {amount} zu {no} ({date}) bis {due} auf "
+            "{iban}.",
+        ],
+    },
+    "claim": {
+        "en": [
+            "regarding claim {ref} (policy {pol}): we have checked the repair invoice {inv} and "
+            "will transfer {amount} to {iban} within a few days.",
+            "I would like to report a damage of {date}. The repair will cost about {amount}; "
+            "policy {pol}.",
+        ],
+        "de": [
+            "zu Schaden {ref} (Vertrag {pol}): Die Reparaturrechnung {inv} wurde geprüft, wir "
+            "überweisen {amount} auf {iban}.",
+            "ich melde einen Schaden vom {date}. Die Reparatur kostet etwa {amount}; Vertrag "
+            "{pol}.",
+        ],
+    },
+    "termination": {
+        "en": [
+            "I hereby cancel my contract {ref} as of {date}. Please confirm.",
+            "please close account {ref} as of {date} and transfer the remaining balance of "
+            "{amount} to {iban}.",
+        ],
+        "de": [
+            "hiermit kündige ich meinen Vertrag {ref} zum {date}. Bitte bestätigen Sie dies.",
+            "bitte schließen Sie das Konto {ref} zum {date} und überweisen Sie das Restguthaben "
+            "von {amount} auf {iban}.",
+        ],
+    },
+    "statement": {
+        "en": [
+            "the balance of your account {iban} on {date} is {amount}. Details are in the online "
+            "banking.",
+            "your statement is ready: closing balance on {date} {amount}, account {iban}.",
+        ],
+        "de": [
+            "der Kontostand Ihres Kontos {iban} am {date} beträgt {amount}. Details finden Sie "
+            "im Online-Banking.",
+            "Ihr Auszug liegt vor: Endsaldo am {date} {amount}, Konto {iban}.",
+        ],
+    },
+    "account": {  # claim, termination or statement
+        "en": [
+            "regarding {ref} of {date}: the amount of {amount} will be transferred to your "
+            "account {iban}.",
+            "please see the enclosed document about {ref}. The amount of {amount} is booked as "
+            "of {date} on {iban}.",
+        ],
+        "de": [
+            "zu Vorgang {ref} vom {date}: Der Betrag von {amount} wird auf Ihr Konto {iban} "
+            "überwiesen.",
+            "anbei das Dokument zu {ref}. Der Betrag von {amount} wird zum {date} auf {iban} "
+            "gebucht.",
+        ],
+    },
+}
+_NOTE_SHARED = {"invoice": "billing", "reminder": "billing", "claim": "account",
+                "termination": "account", "statement": "account"}  # fmt: skip
+
+
+def _note(c: _Ctx, category: str) -> None:
+    """A short note; invoices and reminders carry their fields, labelled."""
+    rng, b, lang = c.rng, c.b, c.lang
+    sender, to = rng.choice([_company(rng, c.country), _person(rng)]), _person(rng)
+    weak = rng.random() < _WEAK_CUE_RATE
+    subjects = _NOTE_SUBJECTS["" if weak or rng.random() < 0.3 else category][lang]
+    body = rng.choice(_NOTE_BODIES[_NOTE_SHARED[category] if weak else category][lang])
+    if rng.random() < 0.7:
+        b.line(f"{'From' if lang == 'en' else 'Von'}: {sender}")
+        b.line(f"{'To' if lang == 'en' else 'An'}: {to}")
+        b.line(f"{'Subject' if lang == 'en' else 'Betreff'}: {rng.choice(subjects)}")
+    else:
+        b.line(rng.choice(subjects))
+    b.blank()
+    b.line(c.p("dear").format(name=to))
+    billing = category in ("invoice", "reminder")
+    day = c.today - dt.timedelta(days=rng.randint(0, 5) if category == "invoice" else
+                                 rng.randint(20, 60))  # fmt: skip
+    iban = format_iban(make_iban(rng, c.country.code), grouped=rng.random() < 0.6)
+    ref_kind = {"claim": "claim", "termination": "contract"}.get(category, "customer")
+    b.linef(
+        body,
+        no=("invoice_number", _invoice_number(rng, day.year)),
+        date=c.date(day, "invoice_date" if billing else None),
+        due=c.date(c.today + dt.timedelta(days=rng.choice([7, 10, 14])), "due_date"),
+        amount=c.style.money(_cents(rng, 20, 5000), "total_amount" if billing else None),
+        iban=("iban", iban) if billing else iban,
+        ref=_other_number(rng, day.year, ref_kind),
+        pol=_other_number(rng, day.year, "policy"),
+        inv=_invoice_number(rng, day.year),
+    )
+    if rng.random() < 0.4:
+        _generic(c)
+    b.blank()
+    b.line(c.p("regards"))
+    b.line(sender)
 
 
 _TEMPLATES = {
@@ -1582,21 +1937,35 @@ _TEMPLATES = {
 
 
 def generate_one(seed: int, index: int, category: str | None = None) -> Document:
-    """Document ``index`` of ``seed`` (optionally forcing its ``category``)."""
-    rng = random.Random(f"aidock-corpus/v1:{seed}:{index}")
+    """Document ``index`` of ``seed`` (optionally forcing its ``category``).
+
+    A drawn category is, rarely (``_LABEL_NOISE``), recorded as a look-alike one, as an
+    annotator would slip; a forced ``category`` is always the recorded one.
+    """
+    rng = random.Random(f"aidock-corpus/{CORPUS_VERSION}:{seed}:{index}")
     drawn = rng.choices(CATEGORIES, weights=_CATEGORY_WEIGHTS)[0]
-    category = category or drawn
-    if category not in _TEMPLATES:
+    slip = rng.random() < _LABEL_NOISE
+    slipped = rng.choice(_CONFUSABLE[drawn])
+    if category is not None and category not in _TEMPLATES:
         raise ValueError(f"unknown category {category!r}; known: {', '.join(CATEGORIES)}")
+    template = category or drawn
+    label = category or (slipped if slip else drawn)
     country = rng.choices(_COUNTRIES, weights=_COUNTRY_WEIGHTS)[0]
-    noise = 0.0 if rng.random() < 0.5 else rng.uniform(0.01, 0.06)
+    scan = rng.random()
+    if scan < _POOR_SCAN_RATE:
+        noise = rng.uniform(0.08, 0.2)
+    else:
+        noise = 0.0 if scan < 0.55 else rng.uniform(0.01, 0.06)
     today = dt.date(2022, 1, 1) + dt.timedelta(days=rng.randrange(4 * 365))
     ctx = _Ctx(rng, _Builder(rng, noise), country, _Style(rng, country), country.lang, today)
-    _TEMPLATES[category](ctx)
+    if rng.random() < _NOTE_RATE:
+        _note(ctx, template)
+    else:
+        _TEMPLATES[template](ctx)
     text, spans = ctx.b.text(), sorted(ctx.b.spans, key=lambda s: s.start)
     if rng.random() < _EXCERPT_RATE:
         text, spans = _excerpt(rng, text, spans)
-    return Document(id=f"doc-{seed}-{index:06d}", text=text, category=category, fields=tuple(spans))
+    return Document(id=f"doc-{seed}-{index:06d}", text=text, category=label, fields=tuple(spans))
 
 
 def _excerpt(rng: random.Random, text: str, spans: list[Span]) -> tuple[str, list[Span]]:
