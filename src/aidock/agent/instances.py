@@ -166,7 +166,7 @@ class InstanceManager:
         probe: Prober = http_ready,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
-        poll_interval: float = 0.25,
+        poll_interval: float = 0.1,
     ) -> None:
         self.config = config
         self.ops = ops
