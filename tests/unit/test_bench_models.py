@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("sklearn")
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # ``bench`` is a top-level package of the repo, not installed
-    sys.path.insert(0, str(REPO))
+from bench import models
+from bench.__main__ import SUITES, select
+from bench.common import Context
 
-from bench import models  # noqa: E402
-from bench.__main__ import SUITES, select  # noqa: E402
-from bench.common import Context  # noqa: E402
-
-from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Span  # noqa: E402
-from aidock.ais.metrics import (  # noqa: E402
+from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Span
+from aidock.ais.metrics import (
     classification_scores,
     confusion_matrix,
     span_scores,
