@@ -8,8 +8,10 @@ start, then ``repeat`` recorded starts; the order reverses every round.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,8 @@ class Subject:
     title: str
     image: str
     options: dict[str, Any] = field(default_factory=dict)
+    port: str = CONTAINER_PORT  # the container port /readyz answers on
+    suite: str = "foundation"  # value of the container label ai.aidock.bench.suite
 
 
 def subjects(ctx: Context) -> list[Subject]:
@@ -111,20 +115,25 @@ def _poll_ready(container: Container, url: str, t0: float) -> dict[str, Any]:
             time.sleep(max(0.0, tick - time.perf_counter()))
 
 
-def start_once(ctx: Context, subject: Subject) -> dict[str, Any]:
-    """Create, start and poll one container until ready; always remove it."""
-    for attempt in range(3):
-        port = free_port()
-        name = f"aidock-bench-{subject.key}-{uuid.uuid4().hex[:8]}"
-        container: Container | None = None
-        t0 = time.perf_counter()
-        try:
+@contextlib.contextmanager
+def running(ctx: Context, subject: Subject) -> Iterator[dict[str, Any]]:
+    """Create, start and poll one container until ready; yield its timings and port.
+
+    The container is removed when the block ends (or fails).
+    """
+    container: Container | None = None
+    name = ""
+    try:
+        for attempt in range(3):
+            port = free_port()
+            name = f"aidock-bench-{subject.key}-{uuid.uuid4().hex[:8]}"
+            t0 = time.perf_counter()
             container = ctx.docker.containers.create(
                 subject.image,
                 name=name,
                 detach=True,
-                ports={CONTAINER_PORT: ("127.0.0.1", port)},
-                labels={BENCH_LABEL: "1", f"{BENCH_LABEL}.suite": "foundation"},
+                ports={subject.port: ("127.0.0.1", port)},
+                labels={BENCH_LABEL: "1", f"{BENCH_LABEL}.suite": subject.suite},
                 healthcheck={"test": ["NONE"]},
                 **subject.options,
             )
@@ -133,23 +142,42 @@ def start_once(ctx: Context, subject: Subject) -> dict[str, Any]:
                 container.start()
             except APIError as exc:
                 if attempt < 2 and ("already allocated" in str(exc) or "in use" in str(exc)):
-                    continue  # the free port was taken meanwhile: try another
+                    _remove(container, name)  # the free port was taken meanwhile: try another
+                    container = None
+                    continue
                 raise
             started = time.perf_counter() - t0
             ready = _poll_ready(container, f"http://127.0.0.1:{port}/readyz", t0)
-            return {"create_s": created, "start_s": started, **ready, "port": port}
-        finally:
-            if container is not None:
-                try:
-                    container.remove(force=True, v=True)
-                except APIError as exc:
-                    log(f"could not remove container {name}: {exc}")
-    raise BenchError(f"no free port for {subject.key} after 3 attempts")
+            break
+        else:
+            raise BenchError(f"no free port for {subject.key} after 3 attempts")
+        yield {"create_s": created, "start_s": started, **ready, "port": port}
+    finally:
+        if container is not None:
+            _remove(container, name)
 
 
-def remove_leftovers(ctx: Context) -> None:
-    """Remove containers of an interrupted earlier run (label ``ai.aidock.bench=1``)."""
-    for container in ctx.docker.containers.list(all=True, filters={"label": f"{BENCH_LABEL}=1"}):
+def _remove(container: Container, name: str) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except APIError as exc:
+        log(f"could not remove container {name}: {exc}")
+
+
+def start_once(ctx: Context, subject: Subject) -> dict[str, Any]:
+    """Create, start and poll one container until ready; always remove it."""
+    with running(ctx, subject) as sample:
+        return sample
+
+
+def remove_leftovers(ctx: Context, suite: str | None = None) -> None:
+    """Remove containers of an interrupted earlier run (label ``ai.aidock.bench=1``).
+
+    With ``suite``, only those of that suite (``ai.aidock.bench.suite``): other suites may be
+    running at the same time.
+    """
+    labels = [f"{BENCH_LABEL}=1"] + ([f"{BENCH_LABEL}.suite={suite}"] if suite else [])
+    for container in ctx.docker.containers.list(all=True, filters={"label": labels}):
         log(f"removing leftover bench container {container.name}")
         try:
             container.remove(force=True, v=True)

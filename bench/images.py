@@ -59,18 +59,25 @@ def aidock_wheel() -> Path:
     return wheels[-1]
 
 
-def rag_wheelhouse() -> Path:
-    """The RAG wheelhouse tarball: the one named after the lock file's digest, else the newest."""
-    text = RAG_LOCK.read_text(encoding="utf-8")
+def lock_wheelhouse(lock: Path, prefix: str) -> Path:
+    """The wheelhouse tarball of ``lock``: the one named after its digest, else the newest."""
+    text = lock.read_text(encoding="utf-8")
     # ansible's file lookup strips the trailing newline before hashing
     for content in (text.rstrip("\n"), text):
-        named = WHEELHOUSE_DIR / f"rag-{hashlib.sha1(content.encode()).hexdigest()[:16]}.tar"
+        named = WHEELHOUSE_DIR / f"{prefix}-{hashlib.sha1(content.encode()).hexdigest()[:16]}.tar"
         if named.is_file():
             return named
-    tars = sorted(WHEELHOUSE_DIR.glob("rag-*.tar"), key=lambda p: p.stat().st_mtime)
+    tars = sorted(WHEELHOUSE_DIR.glob(f"{prefix}-*.tar"), key=lambda p: p.stat().st_mtime)
     if not tars:
-        raise BenchError(f"no RAG wheelhouse {WHEELHOUSE_DIR}/rag-*.tar; run `make deploy` first")
+        raise BenchError(
+            f"no wheelhouse {WHEELHOUSE_DIR}/{prefix}-*.tar for {lock}; run `make deploy` first"
+        )
     return tars[-1]
+
+
+def rag_wheelhouse() -> Path:
+    """The RAG wheelhouse tarball (``.cache/wheelhouse/rag-<lock digest>.tar``)."""
+    return lock_wheelhouse(RAG_LOCK, "rag")
 
 
 @dataclass(frozen=True)
