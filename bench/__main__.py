@@ -12,12 +12,13 @@ import sys
 import time
 from collections.abc import Sequence
 
+from bench.bento import BENTO
 from bench.common import BenchError, Context, log
 from bench.foundation import FOUNDATION
 from bench.models import MODELS
 from bench.report import Part, Suite, run_suite, write_index
 
-SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS)
+SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, BENTO)
 
 
 def _positive(text: str) -> int:
