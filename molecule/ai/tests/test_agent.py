@@ -1,6 +1,9 @@
-"""agent: the agent image is in the registry and its stack runs hardened, token-protected."""
+"""agent: its image is in the registry, its stack runs hardened and token-protected, and it
+starts, hands out and terminates an AI from the scenario's registry."""
 
+import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,28 @@ def test_missing_image_fails_with_the_registry_named(host):
     assert body["field"] == "version"
     assert "localhost:5000/aidock/rag:0.0.0-missing" in body["error"]
     assert host.check_output("docker ps -aq --filter label=ai.aidock.owner=aidock-agent") == ""
+
+
+def test_agent_starts_an_ai_from_the_registry_and_terminates_it(host):
+    rag = {"ai": "rag", "version": "0.1.0"}
+    status, body = http(host, "POST", f"{API}/v1/instances", rag, AUTH)
+    assert status == 201, body
+    assert body["schema_version"] == "rag/v1"
+    assert body["endpoint"] == f"http://{body['container']}:5001"
+    container = inspect(host, body["container"])
+    assert container["Config"]["User"] == "10001:10001"
+    assert container["HostConfig"]["ReadonlyRootfs"] is True
+    assert list(container["NetworkSettings"]["Networks"]) == ["aidock-ai"]
+    # Only the agent's side of the network reaches the AI: ask from inside the agent container.
+    probe = (
+        "import urllib.request;"
+        f"print(urllib.request.urlopen({body['endpoint'] + '/readyz'!r}, timeout=10).status)"
+    )
+    cmd = f"docker exec {CONTAINER} /opt/venv/bin/python -c {shlex.quote(probe)}"
+    assert host.check_output(cmd) == "200"
+
+    status, _ = http(host, "DELETE", f"{API}/v1/instances/{body['id']}", headers=AUTH)
+    assert status == 204
+    gone = host.run(f"docker inspect {body['container']}")
+    assert gone.rc != 0
+    assert json.loads(gone.stdout or "[]") == []
