@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,39 @@ def test_ai_started_by_the_agent_is_internal_only(
     assert gone.status_code == 204
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(body["container"])
+
+
+def _wait_agent_healthy(docker_client: docker.DockerClient, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container = docker_client.containers.get(AGENT_CONTAINER)
+        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(1)
+    raise AssertionError(f"{AGENT_CONTAINER} not healthy after {timeout} s")
+
+
+def test_restarted_agent_adopts_its_running_ai(
+    docker_client: docker.DockerClient, token: str
+) -> None:
+    resp = requests.post(
+        f"{AGENT_URL}/v1/instances",
+        json={"ai": "categorization", "version": "0.1.0"},
+        headers=auth(token),
+        timeout=300,
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    try:
+        docker_client.containers.get(AGENT_CONTAINER).restart(timeout=30)
+        _wait_agent_healthy(docker_client)
+        listed = requests.get(f"{AGENT_URL}/v1/instances", headers=auth(token), timeout=30)
+        assert listed.status_code == 200
+        assert [i["id"] for i in listed.json()["instances"]] == [body["id"]]
+        assert docker_client.containers.get(body["container"]).status == "running"
+    finally:
+        gone = requests.delete(
+            f"{AGENT_URL}/v1/instances/{body['id']}", headers=auth(token), timeout=120
+        )
+    assert gone.status_code == 204
+    assert owned_ais(docker_client) == []
