@@ -22,7 +22,7 @@ from bench.bentoml_default import (
     import_bento,
     our_bento,
 )
-from bench.coldstart import HARDENED, Subject, remove_leftovers, running
+from bench.coldstart import HARDENED, Subject, measure_starts, remove_leftovers, running
 from bench.common import (
     BENCH_LABEL,
     BenchError,
@@ -209,27 +209,7 @@ def run_coldstart(ctx: Context) -> dict[str, Any]:
     remove_leftovers(ctx, SUITE)
     build = ensure_theirs(ctx, OURS_IMAGE)
     subs = subjects()
-    samples: list[dict[str, Any]] = []
-    for rnd in range(ctx.repeat + 1):
-        order = subs if rnd % 2 else list(reversed(subs))
-        for subject in order:
-            with running(ctx, subject) as sample:
-                pass
-            log(f"round {rnd}/{ctx.repeat} {subject.key}: ready in {sample['ready_s']:.2f} s")
-            samples.append({"subject": subject.key, "round": rnd, "warmup": rnd == 0, **sample})
-    summaries = {
-        s.key: {
-            "title": s.title,
-            "image": s.image,
-            **{
-                metric: summary(
-                    [x[metric] for x in samples if x["subject"] == s.key and not x["warmup"]]
-                )
-                for metric in ("ready_s", "first_response_s", "start_s")
-            },
-        }
-        for s in subs
-    }
+    samples, summaries = measure_starts(ctx, subs)
     med = {key: item["ready_s"]["median"] for key, item in summaries.items()}
     return {
         "repeat": ctx.repeat,

@@ -185,16 +185,12 @@ def remove_leftovers(ctx: Context, suite: str | None = None) -> None:
             log(f"could not remove {container.name}: {exc}")
 
 
-def run_coldstart(ctx: Context) -> dict[str, Any]:
-    """Warm-up plus ``ctx.repeat`` alternating starts of every subject."""
-    remove_leftovers(ctx)
-    builds = {
-        "floor": ensure_image(ctx, FLOOR),
-        "rag-pyc": ensure_image(ctx, rag_pyc(ctx.rag_image)),
-        "naive": ensure_image(ctx, NAIVE),
-    }
-    rag_size = ctx.docker.images.get(ctx.rag_image).attrs["Size"]
-    subs = subjects(ctx)
+def measure_starts(
+    ctx: Context, subs: list[Subject]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """One unrecorded warm-up start of each subject, then ``ctx.repeat`` rounds whose order
+    reverses every round; returns every sample and, per subject, the recorded ones summarised.
+    """
     samples: list[dict[str, Any]] = []
     for subject in subs:
         sample = start_once(ctx, subject)
@@ -214,7 +210,7 @@ def run_coldstart(ctx: Context) -> dict[str, Any]:
                     **sample,
                 }
             )
-    summaries: dict[str, Any] = {}
+    summaries: dict[str, dict[str, Any]] = {}
     for subject in subs:
         recorded = [s for s in samples if s["subject"] == subject.key and not s["warmup"]]
         summaries[subject.key] = {
@@ -224,6 +220,20 @@ def run_coldstart(ctx: Context) -> dict[str, Any]:
             "first_response_s": summary([s["first_response_s"] for s in recorded]),
             "start_s": summary([s["start_s"] for s in recorded]),
         }
+    return samples, summaries
+
+
+def run_coldstart(ctx: Context) -> dict[str, Any]:
+    """Warm-up plus ``ctx.repeat`` alternating starts of every subject."""
+    remove_leftovers(ctx)
+    builds = {
+        "floor": ensure_image(ctx, FLOOR),
+        "rag-pyc": ensure_image(ctx, rag_pyc(ctx.rag_image)),
+        "naive": ensure_image(ctx, NAIVE),
+    }
+    rag_size = ctx.docker.images.get(ctx.rag_image).attrs["Size"]
+    subs = subjects(ctx)
+    samples, summaries = measure_starts(ctx, subs)
     med = {k: v["ready_s"]["median"] for k, v in summaries.items()}
     return {
         "repeat": ctx.repeat,
