@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 import requests
-from conftest import AGENT_CONTAINER, REPO
+from conftest import AGENT_CONTAINER, REPO, wait_healthy
 
 AGENT_URL = "http://127.0.0.1:8700"
 PROJECT = Path("/opt/aidock/stacks/agent")
@@ -130,63 +130,48 @@ def test_worker_service_runs_a_batch_through_the_agent(
     assert len((outbox / "c.jsonl").read_text().splitlines()) == len(LETTERS)
 
 
-def test_ai_started_by_the_agent_is_internal_only(
-    docker_client: docker.DockerClient, token: str
-) -> None:
+@contextmanager
+def instance(token: str, ai: str) -> Iterator[dict[str, Any]]:
+    """An instance of ``ai`` from the deployed agent, terminated (204) when the block ends."""
     resp = requests.post(
         f"{AGENT_URL}/v1/instances",
-        json={"ai": "extraction", "version": "0.1.0"},
+        json={"ai": ai, "version": "0.1.0"},
         headers=auth(token),
         timeout=300,
     )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     try:
+        yield body
+    finally:
+        gone = requests.delete(
+            f"{AGENT_URL}/v1/instances/{body['id']}", headers=auth(token), timeout=120
+        )
+    assert gone.status_code == 204
+
+
+def test_ai_started_by_the_agent_is_internal_only(
+    docker_client: docker.DockerClient, token: str
+) -> None:
+    with instance(token, "extraction") as body:
         assert body["endpoint"] == f"http://{body['container']}:3000"
         attrs = docker_client.containers.get(body["container"]).attrs
         assert list(attrs["NetworkSettings"]["Networks"]) == ["aidock-ai"]
         assert not attrs["HostConfig"]["PortBindings"]
         assert attrs["HostConfig"]["ReadonlyRootfs"] is True
-    finally:
-        gone = requests.delete(
-            f"{AGENT_URL}/v1/instances/{body['id']}", headers=auth(token), timeout=120
-        )
-    assert gone.status_code == 204
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(body["container"])
-
-
-def _wait_agent_healthy(docker_client: docker.DockerClient, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container = docker_client.containers.get(AGENT_CONTAINER)
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            return
-        time.sleep(1)
-    raise AssertionError(f"{AGENT_CONTAINER} not healthy after {timeout} s")
 
 
 def test_restarted_agent_adopts_its_running_ai(
     docker_client: docker.DockerClient, token: str
 ) -> None:
-    resp = requests.post(
-        f"{AGENT_URL}/v1/instances",
-        json={"ai": "categorization", "version": "0.1.0"},
-        headers=auth(token),
-        timeout=300,
-    )
-    assert resp.status_code == 201, resp.text
-    body = resp.json()
-    try:
-        docker_client.containers.get(AGENT_CONTAINER).restart(timeout=30)
-        _wait_agent_healthy(docker_client)
+    with instance(token, "categorization") as body:
+        agent = docker_client.containers.get(AGENT_CONTAINER)
+        agent.restart(timeout=30)
+        assert wait_healthy(agent) == "healthy"
         listed = requests.get(f"{AGENT_URL}/v1/instances", headers=auth(token), timeout=30)
         assert listed.status_code == 200
         assert [i["id"] for i in listed.json()["instances"]] == [body["id"]]
         assert docker_client.containers.get(body["container"]).status == "running"
-    finally:
-        gone = requests.delete(
-            f"{AGENT_URL}/v1/instances/{body['id']}", headers=auth(token), timeout=120
-        )
-    assert gone.status_code == 204
     assert owned_ais(docker_client) == []
