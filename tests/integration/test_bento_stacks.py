@@ -11,7 +11,7 @@ import requests
 from conftest import aidock
 
 from aidock.ais.corpus import generate_one
-from aidock.bento.schemas import CategorizationResponse, ExtractionResponse
+from aidock.schemas.bento import CategorizationResponse, ExtractionResponse
 
 EXTRACTION_URL = "http://127.0.0.1:3001"
 CATEGORIZATION_URL = "http://127.0.0.1:3002"

@@ -27,7 +27,7 @@ from conftest import CA_FILE, REGISTRY_URL, REGISTRY_USER, REPO, aidock, wait_he
 
 from aidock.ais.corpus import generate_one
 from aidock.bento.archive import LABELS, LOCK_MEMBER
-from aidock.bento.schemas import CategorizationResponse
+from aidock.schemas.bento import CategorizationResponse
 
 AI_NAME = "invoice-sorter"
 PORT = 3013

@@ -14,7 +14,7 @@ from test_agent_fakes import TOKEN, FakeOps
 from aidock.agent.app import create_app, get_manager
 from aidock.agent.config import AgentConfig, ConfigError
 from aidock.agent.errors import ImageNotFound, RegistryError
-from aidock.agent.schemas import InstanceOut
+from aidock.schemas.agent import InstanceOut
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RAG = {"ai": "rag", "version": "0.1.0"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aidock.agent.config import AgentConfig, AiSpec, ConfigError, read_token
+from aidock.agent.config import AgentConfig, AiSpec, ConfigError
 from aidock.agent.errors import ImageRefused, InvalidField, UnknownAi
 
 
@@ -147,14 +147,14 @@ def test_secrets_come_from_files(tmp_path: Path) -> None:
 )
 def test_bad_tokens_are_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        read_token(_write(tmp_path, "token", text))
+        AgentConfig(token_file=_write(tmp_path, "token", text)).api_token()
 
 
 def test_missing_token_file_setting() -> None:
     with pytest.raises(ConfigError, match="token_file: not set"):
         AgentConfig().api_token()
     with pytest.raises(ConfigError, match="cannot read"):
-        read_token("/nonexistent/token")
+        AgentConfig(token_file=Path("/nonexistent/token")).api_token()
 
 
 def test_image_for_builds_references_inside_registry_and_namespace() -> None:

@@ -20,7 +20,7 @@ from aidock.agent.docker_ops import (
     run_kwargs,
 )
 from aidock.agent.errors import DockerUnavailable, ImageNotFound, RegistryError, TooManyInstances
-from aidock.agent.instances import InstanceManager, schema_compatible
+from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import Metrics, escape, reason_of
 
 OWNER = "unit"
@@ -185,12 +185,6 @@ def test_terminate_all(config: AgentConfig, ops: FakeOps) -> None:
     manager.create("extraction", "1.0")
     manager.terminate_all()
     assert manager.list() == [] and ops.containers == {}
-
-
-def test_schema_compatibility() -> None:
-    assert schema_compatible("rag/v1", "rag/v1")
-    assert not schema_compatible("rag/v2", "rag/v1")
-    assert not schema_compatible("extraction/v1", "rag/v1")
 
 
 # -- hardening ----------------------------------------------------------------------------

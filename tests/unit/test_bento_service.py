@@ -24,13 +24,13 @@ from aidock.ais.categorization import CategorizationAI
 from aidock.ais.corpus import CATEGORIES, Document, generate
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.build import BentoBuild, save_bento
-from aidock.bento.schemas import (
+from aidock.bento.service import field_error
+from aidock.cli import EXIT_OK, main
+from aidock.schemas.bento import (
     MAX_TEXT_CHARS,
     CategorizationResponse,
     ExtractionResponse,
 )
-from aidock.bento.service import field_error
-from aidock.cli import EXIT_OK, main
 from aidock.worker.documents import EXIT_SCHEMA_MISMATCH
 
 LOCALHOST = "127.0.0.1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aidock.rag.answer import NO_ANSWER, build_messages, extractive_answer, question_terms
 from aidock.rag.documents import chunk_text
-from aidock.rag.schemas import Source
+from aidock.schemas.rag import Source
 
 
 def passage(text: str, score: float, pid: str = "d#0", source: str = "doc.txt") -> Source:

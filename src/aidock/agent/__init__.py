@@ -3,9 +3,10 @@
 ``POST /v1/instances {"ai", "version"}`` pulls ``<registry>/<namespace>/<ai>:<version>``
 (skipped when the local image already has the registry's digest), runs it with enforced
 hardening, waits for its readiness endpoint and only then answers with its endpoint.
-Modules: ``config`` (settings and AI catalog), ``schemas`` (wire models), ``docker_ops``
-(every Docker Engine call), ``instances`` (lifecycle, adoption, idle reaper), ``app``
-(Flask API), ``client`` (``AgentClient``), ``cli`` (``aidock agent serve``).
+Modules: ``config`` (settings and AI catalog), ``docker_ops`` (every Docker Engine call),
+``instances`` (lifecycle, adoption, idle reaper), ``app`` (Flask API), ``openapi`` (its
+OpenAPI document), ``client`` (``AgentClient``, token file), ``cli`` (``aidock agent
+serve``). The wire models are in ``aidock.schemas.agent``.
 
 This module imports nothing heavy: clients use ``aidock.agent.client`` without the
 Docker SDK or Flask.

@@ -18,14 +18,10 @@ from aidock.agent.config import AgentConfig
 from aidock.agent.errors import AgentError
 from aidock.agent.instances import ContainerOps, InstanceManager, Prober, http_ready
 from aidock.agent.metrics import CONTENT_TYPE
-from aidock.agent.schemas import (
-    HealthResponse,
-    InstanceList,
-    InstanceRequest,
-    build_openapi,
-)
+from aidock.agent.openapi import build_openapi
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
+from aidock.schemas.agent import HealthResponse, InstanceList, InstanceRequest
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,46 @@
-"""``AgentClient``: the agent API over ``ApiClient`` (retries, backoff, clear errors)."""
+"""``AgentClient``: the agent API over ``ApiClient`` (retries, backoff, clear errors).
+
+Also ``read_token``, the one reader of the bearer-token file, shared by the agent (which
+checks the token) and its clients (which send it). Nothing here imports the agent's
+settings, Docker or Flask.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
 
-from aidock.agent.schemas import InstanceList, InstanceOut
 from aidock.client.http import ApiClient, ApiError
+from aidock.schemas.agent import InstanceList, InstanceOut
 
 DEFAULT_AGENT_URL = "http://127.0.0.1:8700"
 AGENT_URL_ENV = "AIDOCK_AGENT_URL"
 TOKEN_FILE_ENV = "AIDOCK_AGENT_TOKEN_FILE"
+MIN_TOKEN_CHARS = 16
+
+
+class TokenError(ValueError):
+    """A token file that cannot be read, is empty or holds no acceptable token."""
+
+
+def read_token(path: Path | str) -> str:
+    """The token in ``path`` (stripped); at least ``MIN_TOKEN_CHARS`` characters."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise TokenError(f"token_file: cannot read {path}: {exc.strerror or exc}") from exc
+    if not token:
+        raise TokenError(f"token_file: {path} is empty")
+    if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+        raise TokenError(
+            f"token_file: the token in {path} must be at least {MIN_TOKEN_CHARS} characters "
+            "without whitespace"
+        )
+    return token
 
 
 class AgentClient:

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aidock.agent.client import TokenError, read_token
 from aidock.agent.errors import ImageRefused, InvalidField, UnknownAi
+from aidock.schemas import SCHEMA_VERSION_RULE, UnknownSchemaVersion, parse_version
 
 CONFIG_ENV = "AIDOCK_AGENT_CONFIG"
 ENV_FIELDS: dict[str, str] = {
@@ -34,7 +36,6 @@ ENV_FIELDS: dict[str, str] = {
     "AIDOCK_AGENT_NETWORK": "network",
     "AIDOCK_AGENT_ENDPOINT_MODE": "endpoint_mode",
 }
-MIN_TOKEN_CHARS = 16
 
 AI_NAME_RULE = "1-40 characters of [a-z0-9] separated by single '.', '_' or '-'"
 _COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
@@ -46,7 +47,6 @@ _REGISTRY = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _MEMORY = re.compile(r"^[0-9]+[bkmgBKMG]?$")
-_SCHEMA = re.compile(r"^[a-z][a-z0-9_-]*/v[1-9][0-9]*$")
 _TMPFS_OPTIONS = re.compile(r"^[A-Za-z0-9=,._-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters that would let a name or tag leave <registry>/<namespace>/<ai>:<tag>.
@@ -111,8 +111,10 @@ class AiSpec(BaseModel):
     @field_validator("schema_version")
     @classmethod
     def _schema(cls, value: str) -> str:
-        if not _SCHEMA.match(value):
-            raise ValueError("must look like '<type>/v<major>', e.g. 'extraction/v1'")
+        try:
+            parse_version(value)
+        except UnknownSchemaVersion:
+            raise ValueError(f"must look like {SCHEMA_VERSION_RULE}") from None
         return value
 
     @field_validator("tmpfs")
@@ -272,7 +274,10 @@ class AgentConfig(BaseModel):
             raise ConfigError(
                 "token_file: not set (AIDOCK_AGENT_TOKEN_FILE or token_file in the config)"
             )
-        return read_token(self.token_file)
+        try:
+            return read_token(self.token_file)
+        except TokenError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def image_for(self, ai: str, version: str) -> ImageRef:
         """The image of ``ai`` at ``version``, always inside ``<registry>/<namespace>/``.
@@ -365,14 +370,3 @@ def _read_secret(path: Path, field: str) -> str:
     if not value:
         raise ConfigError(f"{field}: {path} is empty")
     return value
-
-
-def read_token(path: Path | str) -> str:
-    """The token in ``path`` (stripped); at least ``MIN_TOKEN_CHARS`` characters."""
-    token = _read_secret(Path(path), "token_file")
-    if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
-        raise ConfigError(
-            f"token_file: the token in {path} must be at least {MIN_TOKEN_CHARS} characters "
-            "without whitespace"
-        )
-    return token

@@ -46,7 +46,8 @@ from aidock.agent.errors import (
     UnknownInstance,
 )
 from aidock.agent.metrics import Metrics, reason_of
-from aidock.agent.schemas import InstanceOut, utc_iso
+from aidock.schemas import compatible
+from aidock.schemas.agent import InstanceOut
 
 log = logging.getLogger(__name__)
 ADOPT_PROBE_TIMEOUT = 3.0
@@ -86,6 +87,11 @@ def new_instance_id() -> str:
 def utcnow() -> datetime:
     """Now, timezone-aware UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def utc_iso(moment: datetime) -> str:
+    """``moment`` as ISO 8601 with a Z suffix (label values)."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -138,11 +144,6 @@ def endpoint_of(config: AgentConfig, spec: AiSpec, info: ContainerInfo) -> str |
         return f"http://{info.name}:{spec.port}"
     host_port = info.host_ports.get(spec.port)
     return f"http://127.0.0.1:{host_port}" if host_port else None
-
-
-def schema_compatible(declared: str, expected: str) -> bool:
-    """Same type and major version (``rag/v1`` serves ``rag/v1``)."""
-    return declared.split("/", 1) == expected.split("/", 1)
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -331,7 +332,7 @@ class InstanceManager:
     ) -> Instance:
         image = self.ops.ensure_image(ref)
         declared = image.schema_version
-        if declared and not schema_compatible(declared, spec.schema_version):
+        if declared and not compatible(declared, spec.schema_version):
             raise StartFailed(
                 f"{ref} declares schema {declared!r} but the catalog expects "
                 f"{spec.schema_version!r} for {ai!r}"

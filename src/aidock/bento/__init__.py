@@ -1,5 +1,5 @@
-"""Serving side of the AIs (BentoML services come later); for now the wire schemas.
+"""Serving side of the document AIs: Bento build, archive import, service and server.
 
-``aidock.bento.schemas`` holds the versioned request/response models and their
-registry; it depends on pydantic only, so clients can import it without BentoML.
+Their wire models and the registry of schema versions are in ``aidock.schemas.bento``,
+which depends on pydantic only, so clients import it without BentoML.
 """

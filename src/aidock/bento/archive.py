@@ -26,7 +26,8 @@ from typing import IO, Any
 
 import yaml
 
-from aidock.bento.schemas import UnknownSchemaVersion, resolve
+from aidock.schemas import UnknownSchemaVersion
+from aidock.schemas.bento import resolve
 
 ENTRY_MODULE = "aidock_service"
 LOCK_NAME = "requirements.lock"

@@ -37,7 +37,7 @@ from aidock.bento.archive import (
     lock_pins,
     normalize_name,
 )
-from aidock.bento.schemas import resolve
+from aidock.schemas.bento import resolve
 
 if TYPE_CHECKING:
     from aidock.ais.base import AI

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from aidock.ais.base import AI
 from aidock.ais.categorization import CategorizationAI
 from aidock.ais.extraction import ExtractionAI
-from aidock.bento.schemas import (
+from aidock.schemas.bento import (
     CategorizationRequest,
     CategorizationResponse,
     ExtractionRequest,

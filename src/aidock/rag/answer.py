@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aidock.rag.documents import passage_sentences
 from aidock.rag.embeddings import terms, tokenize
 from aidock.rag.openai_client import OpenAIClient
-from aidock.rag.schemas import Source
+from aidock.schemas.rag import Source
 
 NO_ANSWER = "No answer found in the ingested documents."
 # Words after "how" that ask for a quantity rather than carry content ("How long ...").

@@ -17,7 +17,14 @@ from aidock.rag.answer import extractive_answer, openai_answer
 from aidock.rag.config import RagConfig
 from aidock.rag.embeddings import make_embedder
 from aidock.rag.openai_client import OpenAIClient, OpenAIError
-from aidock.rag.schemas import (
+from aidock.rag.openapi import build_openapi
+from aidock.rag.store import (
+    CollectionNotFoundError,
+    DuplicateDocumentError,
+    EmbedderMismatchError,
+    RagStore,
+)
+from aidock.schemas.rag import (
     COLLECTION_NAME_RULE,
     CollectionList,
     IngestRequest,
@@ -25,14 +32,7 @@ from aidock.rag.schemas import (
     QueryRequest,
     QueryResponse,
     ReadyResponse,
-    build_openapi,
     valid_collection_name,
-)
-from aidock.rag.store import (
-    CollectionNotFoundError,
-    DuplicateDocumentError,
-    EmbedderMismatchError,
-    RagStore,
 )
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from chromadb.errors import NotFoundError
 
 from aidock.rag.documents import chunk_text, document_id
 from aidock.rag.embeddings import Embedder
-from aidock.rag.schemas import CollectionInfo, DocumentIn, Source
+from aidock.schemas.rag import CollectionInfo, DocumentIn, Source
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from aidock.bento.schemas import (
-    CATEGORIZATION_V1,
-    EXTRACTION_V1,
-    IncompatibleSchemaVersion,
-    UnknownSchemaVersion,
-    check_compatible,
-    resolve,
-)
 from aidock.cli import (
     EXIT_API_ERROR,
     EXIT_OK,
@@ -39,6 +31,8 @@ from aidock.cli import (
     run_client,
 )
 from aidock.client.http import ApiClient, ApiError
+from aidock.schemas import IncompatibleSchemaVersion, UnknownSchemaVersion
+from aidock.schemas.bento import CATEGORIZATION_V1, EXTRACTION_V1, check_compatible, resolve
 
 EXIT_SCHEMA_MISMATCH = 5
 DEFAULT_URL = "http://127.0.0.1:3000"

@@ -39,9 +39,14 @@ from typing import Any, Protocol, TextIO
 import requests
 from pydantic import BaseModel, ValidationError
 
-from aidock.agent.client import AGENT_URL_ENV, DEFAULT_AGENT_URL, TOKEN_FILE_ENV, AgentClient
-from aidock.agent.config import ConfigError, read_token
-from aidock.agent.schemas import InstanceOut
+from aidock.agent.client import (
+    AGENT_URL_ENV,
+    DEFAULT_AGENT_URL,
+    TOKEN_FILE_ENV,
+    AgentClient,
+    TokenError,
+    read_token,
+)
 from aidock.cli import (
     EXIT_API_ERROR,
     EXIT_OK,
@@ -51,6 +56,10 @@ from aidock.cli import (
     positive_float,
 )
 from aidock.client.http import AiUnavailableError, ApiClient, ApiError
+from aidock.schemas import compatible
+from aidock.schemas.agent import InstanceOut
+from aidock.schemas.bento import resolve
+from aidock.schemas.rag import IngestRequest, IngestResponse
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +252,6 @@ class RagIngestAdapter:
     collection: str = RAG_COLLECTION
 
     def call(self, api: ApiClient, text: str, doc: Document) -> dict[str, Any]:
-        from aidock.rag.schemas import IngestRequest, IngestResponse
-
         payload = {"documents": [{"id": doc.relpath, "text": text, "source": doc.relpath}]}
         try:
             IngestRequest.model_validate(payload)
@@ -268,8 +275,6 @@ class BentoAdapter:
     path: str
 
     def call(self, api: ApiClient, text: str, doc: Document) -> dict[str, Any]:
-        from aidock.bento.schemas import resolve
-
         pair = resolve(self.schema_version)
         try:
             payload = pair.request.model_validate({"text": text}).model_dump()
@@ -289,11 +294,11 @@ ADAPTERS: dict[str, Callable[[], CallAdapter]] = {
 
 def adapter_for(schema_version: str) -> CallAdapter:
     """The adapter of ``schema_version`` (same type, same major)."""
-    factory = ADAPTERS.get(schema_version)
-    if factory is None:
-        known = ", ".join(sorted(ADAPTERS))
-        raise LookupError(f"no call adapter for schema {schema_version!r} (known: {known})")
-    return factory()
+    for speaks, factory in ADAPTERS.items():
+        if compatible(schema_version, speaks):
+            return factory()
+    known = ", ".join(sorted(ADAPTERS))
+    raise LookupError(f"no call adapter for schema {schema_version!r} (known: {known})")
 
 
 # -- the instance ---------------------------------------------------------------------
@@ -794,7 +799,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         token = read_token(args.token_file)
-    except ConfigError as exc:
+    except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     options = RunOptions(

@@ -1,72 +1,14 @@
-"""Request/response models of the agent API and the OpenAPI document built from them."""
+"""The OpenAPI document of the agent API, built from its wire models in ``aidock.schemas``."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-API_VERSION = "agent/v1"
-NameText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-
-
-class InstanceRequest(BaseModel):
-    """Body of ``POST /v1/instances``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    ai: NameText = Field(description="AI name from the catalog, e.g. 'rag' (no '/', ':', '..').")
-    version: NameText = Field(description="Image tag, e.g. '0.1.0'.")
-
-
-class InstanceOut(BaseModel):
-    """A running, ready AI instance."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str = Field(description="Instance id (also in the container's ai.aidock.instance label).")
-    ai: str
-    version: str
-    image: str = Field(description="Image reference it runs.")
-    digest: str | None = Field(default=None, description="Registry digest of the image.")
-    endpoint: str = Field(description="Base URL of the AI's API, ready when handed out.")
-    ready_path: str = Field(
-        default="/readyz", description="GET <endpoint><ready_path> answers 200 while ready."
-    )
-    schema_version: str = Field(description="Schema the AI speaks, e.g. rag/v1.")
-    container: str = Field(description="Container name.")
-    started_at: AwareDatetime
-    last_used_at: AwareDatetime = Field(
-        description="Last request naming this instance (GET of it counts as a keep-alive)."
-    )
-    idle_ttl: float | None = Field(
-        default=None, description="Seconds without use before the agent terminates it."
-    )
-
-
-class InstanceList(BaseModel):
-    """Answer of ``GET /v1/instances``."""
-
-    instances: list[InstanceOut]
-    max_instances: int
-
-
-class HealthResponse(BaseModel):
-    """Liveness of the agent (Docker reachable or not)."""
-
-    status: Literal["ok", "degraded"]
-    docker: bool
-    instances: int
-    owner_id: str
-
-
-class ErrorResponse(BaseModel):
-    """Every 4xx/5xx answer."""
-
-    error: str
-    field: str | None = None
+from aidock.schemas.agent import HealthResponse, InstanceList, InstanceOut, InstanceRequest
+from aidock.schemas.errors import ErrorResponse
 
 
 def _ref(model: str) -> dict[str, str]:
@@ -154,8 +96,3 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-def utc_iso(moment: datetime) -> str:
-    """``moment`` as ISO 8601 with a Z suffix (label values)."""
-    return moment.isoformat().replace("+00:00", "Z")

@@ -1,15 +1,15 @@
-"""Versioned request/response models of the AI services, and their registry.
+"""Versioned request/response models of the document AIs (Bentos), and their registry.
 
 Every AI type speaks one schema version, a string ``<type>/v<major>`` such as
-``extraction/v1``. A response carries its schema version so clients can check what they
-got; a model artifact declares the version it was trained for, and the service refuses
-to serve it under another one (``check_compatible``). Offsets in responses are character
-offsets into the request text exactly as sent: the text is validated, never stripped.
+``extraction/v1`` (parsed and compared by ``aidock.schemas``). A response carries its
+schema version so clients can check what they got; a model artifact declares the version
+it was trained for, and the service refuses to serve it under another one
+(``check_compatible``). Offsets in responses are character offsets into the request text
+exactly as sent: the text is validated, never stripped.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -23,20 +23,18 @@ from pydantic import (
     model_validator,
 )
 
+from aidock.schemas import (
+    IncompatibleSchemaVersion,
+    UnknownSchemaVersion,
+    compatible,
+    parse_version,
+)
+
 MAX_TEXT_CHARS = 200_000
 EXTRACTION_V1 = "extraction/v1"
 CATEGORIZATION_V1 = "categorization/v1"
-_VERSION = re.compile(r"^(?P<type>[a-z][a-z0-9_-]*)/v(?P<major>[1-9][0-9]*)$")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class UnknownSchemaVersion(ValueError):
-    """A schema version that no registered AI type speaks."""
-
-
-class IncompatibleSchemaVersion(ValueError):
-    """A model declares a schema version other than the one a service expects."""
 
 
 class _Request(BaseModel):
@@ -132,17 +130,6 @@ SCHEMAS: dict[str, SchemaPair] = {
 }
 
 
-def parse_version(schema_version: str) -> tuple[str, int]:
-    """``"extraction/v1"`` -> ``("extraction", 1)``; malformed strings raise."""
-    match = _VERSION.match(schema_version) if isinstance(schema_version, str) else None
-    if match is None:
-        raise UnknownSchemaVersion(
-            f"malformed schema version {schema_version!r}: expected '<type>/v<major>', "
-            f"e.g. {EXTRACTION_V1!r}"
-        )
-    return match["type"], int(match["major"])
-
-
 def resolve(schema_version: str) -> SchemaPair:
     """The request/response pair of ``schema_version``."""
     pair = SCHEMAS.get(schema_version) if isinstance(schema_version, str) else None
@@ -162,15 +149,15 @@ def check_compatible(declared: str, expected: str) -> SchemaPair:
     """
     expected_pair = resolve(expected)
     resolve(declared)
-    declared_type, declared_major = parse_version(declared)
-    expected_type, expected_major = parse_version(expected)
-    if declared_type != expected_type:
-        raise IncompatibleSchemaVersion(
-            f"model speaks {declared!r} but the service serves {expected!r}: "
+    if not compatible(declared, expected):
+        declared_type, _ = parse_version(declared)
+        expected_type, _ = parse_version(expected)
+        reason = (
             f"{declared_type} is not {expected_type}"
+            if declared_type != expected_type
+            else "major versions differ"
         )
-    if declared_major != expected_major:
         raise IncompatibleSchemaVersion(
-            f"model speaks {declared!r} but the service serves {expected!r}: major versions differ"
+            f"model speaks {declared!r} but the service serves {expected!r}: {reason}"
         )
     return expected_pair

@@ -1,11 +1,12 @@
-"""Wire schemas of the AI services: validation, registry and version checks."""
+"""Wire schemas of the document AIs (Bentos): validation, registry and version checks."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from aidock.bento.schemas import (
+from aidock.schemas import IncompatibleSchemaVersion, UnknownSchemaVersion
+from aidock.schemas.bento import (
     CATEGORIZATION_V1,
     EXTRACTION_V1,
     MAX_TEXT_CHARS,
@@ -14,11 +15,8 @@ from aidock.bento.schemas import (
     CategorizationResponse,
     ExtractionRequest,
     ExtractionResponse,
-    IncompatibleSchemaVersion,
     SpanOut,
-    UnknownSchemaVersion,
     check_compatible,
-    parse_version,
     resolve,
 )
 
@@ -121,14 +119,6 @@ def test_unknown_version_lists_known_ones(version: str) -> None:
     assert EXTRACTION_V1 in str(info.value) and CATEGORIZATION_V1 in str(info.value)
 
 
-def test_parse_version() -> None:
-    assert parse_version("extraction/v1") == ("extraction", 1)
-    assert parse_version("categorization/v12") == ("categorization", 12)
-    for bad in ("extraction", "extraction/1", "extraction/v0", "/v1", "extraction/v1/x"):
-        with pytest.raises(UnknownSchemaVersion, match="malformed"):
-            parse_version(bad)
-
-
 def test_check_compatible() -> None:
     assert check_compatible(EXTRACTION_V1, EXTRACTION_V1) is SCHEMAS[EXTRACTION_V1]
     with pytest.raises(IncompatibleSchemaVersion, match="not extraction"):
@@ -138,6 +128,12 @@ def test_check_compatible() -> None:
     with pytest.raises(UnknownSchemaVersion):
         check_compatible(EXTRACTION_V1, "extraction/v9")
     assert issubclass(IncompatibleSchemaVersion, ValueError)
+
+
+def test_check_compatible_names_a_major_version_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SCHEMAS, "extraction/v2", SCHEMAS[EXTRACTION_V1])
+    with pytest.raises(IncompatibleSchemaVersion, match="major versions differ"):
+        check_compatible("extraction/v2", EXTRACTION_V1)
 
 
 def test_ai_classes_declare_registered_versions() -> None:

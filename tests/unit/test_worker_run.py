@@ -225,9 +225,7 @@ def test_document_failures_are_lines_and_retry_failed_replaces_them(
     assert {r["document"] for r in records if not r["ok"]} == {"empty.txt", "binary.bin"}
 
 
-def test_extraction_answers_are_validated_with_the_bento_schemas(
-    agent: Agent, tmp_path: Path
-) -> None:
+def test_extraction_answers_are_validated_with_their_schema(agent: Agent, tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "in", 2, extra={"bad.txt": b"BADSCHEMA"})
     out = tmp_path / "results.jsonl"
     code, _ = run_batch(

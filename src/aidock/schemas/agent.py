@@ -1,0 +1,60 @@
+"""Request/response models of the agent API (``agent/v1``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+API_VERSION = "agent/v1"
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class InstanceRequest(BaseModel):
+    """Body of ``POST /v1/instances``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ai: NameText = Field(description="AI name from the catalog, e.g. 'rag' (no '/', ':', '..').")
+    version: NameText = Field(description="Image tag, e.g. '0.1.0'.")
+
+
+class InstanceOut(BaseModel):
+    """A running, ready AI instance."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(description="Instance id (also in the container's ai.aidock.instance label).")
+    ai: str
+    version: str
+    image: str = Field(description="Image reference it runs.")
+    digest: str | None = Field(default=None, description="Registry digest of the image.")
+    endpoint: str = Field(description="Base URL of the AI's API, ready when handed out.")
+    ready_path: str = Field(
+        default="/readyz", description="GET <endpoint><ready_path> answers 200 while ready."
+    )
+    schema_version: str = Field(description="Schema the AI speaks, e.g. rag/v1.")
+    container: str = Field(description="Container name.")
+    started_at: AwareDatetime
+    last_used_at: AwareDatetime = Field(
+        description="Last request naming this instance (GET of it counts as a keep-alive)."
+    )
+    idle_ttl: float | None = Field(
+        default=None, description="Seconds without use before the agent terminates it."
+    )
+
+
+class InstanceList(BaseModel):
+    """Answer of ``GET /v1/instances``."""
+
+    instances: list[InstanceOut]
+    max_instances: int
+
+
+class HealthResponse(BaseModel):
+    """Liveness of the agent (Docker reachable or not)."""
+
+    status: Literal["ok", "degraded"]
+    docker: bool
+    instances: int
+    owner_id: str
