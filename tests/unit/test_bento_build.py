@@ -105,6 +105,35 @@ def test_relative_output_dir(
     assert built.archive.is_file()
 
 
+def test_output_ending_in_bento_is_the_archive_file(
+    extraction: ExtractionAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    built = extraction.save_bento(output_dir="path/to/archive.bento")
+    assert built.archive == tmp_path / "path" / "to" / "archive.bento"
+    assert built.archive.is_file()
+    assert list((tmp_path / "path" / "to").iterdir()) == [built.archive]
+    assert validate_archive(built.archive).tag == built.tag
+    again = extraction.save_bento(output_dir=built.archive)  # the same file, rewritten
+    assert again.archive == built.archive
+    assert validate_archive(built.archive).tag == again.tag
+
+
+def test_output_folder_gets_name_and_version(extraction: ExtractionAI, tmp_path: Path) -> None:
+    built = extraction.save_bento(output_dir=tmp_path / "new" / "folder")
+    assert built.archive == tmp_path / "new" / "folder" / f"{built.tag.replace(':', '-')}.bento"
+    assert built.archive.is_file()
+
+
+def test_output_ending_in_bento_that_is_a_folder_is_refused(
+    extraction: ExtractionAI, tmp_path: Path
+) -> None:
+    (tmp_path / "x.bento").mkdir()
+    with pytest.raises(BentoBuildError, match=r"x\.bento is a directory"):
+        save_bento(extraction, tmp_path / "x.bento")
+    assert list((tmp_path / "x.bento").iterdir()) == []
+
+
 def test_same_model_is_stored_once(extraction: ExtractionAI) -> None:
     first, second = extraction.save_bento(), extraction.save_bento()
     assert first.model_tag == second.model_tag

@@ -139,8 +139,11 @@ class AI(ABC):
     def save_bento(self, output_dir: str | Path | None = None) -> BentoBuild:
         """Build a Bento serving this AI in the local BentoML store (``$BENTOML_HOME``).
 
-        With ``output_dir``, also export it there as ``<name>-<version>.bento``. Needs
-        BentoML; see ``aidock.bento.build.save_bento``.
+        With ``output_dir``, also export it as a ``.bento`` archive:
+        ``save_bento(output_dir="path/to/archive.bento")`` writes that file (a path ending in
+        ``.bento``; parent directories are created), ``save_bento(output_dir="dist/")`` writes
+        ``dist/<name>-<version>.bento``. The path of the archive is ``.archive`` of the
+        result. Needs BentoML; see ``aidock.bento.build.save_bento``.
         """
         from aidock.bento.build import save_bento
 

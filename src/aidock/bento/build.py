@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 IMAGE_DIR_ENV = "AIDOCK_BENTO_IMAGE_DIR"
 DOCKERFILE_TEMPLATE = "Dockerfile.template"
+ARCHIVE_SUFFIX = ".bento"
 # Packages whose version must match between the pickling and the unpickling environment.
 PICKLE_PINNED = ("scikit-learn",)
 
@@ -226,6 +227,21 @@ def _build(ctx: Path, name: str, version: str, labels: dict[str, str]) -> Any:
         sys.modules.pop(ENTRY_MODULE, None)
 
 
+def archive_target(output_dir: str | Path) -> Path:
+    """Absolute path ``save_bento`` exports to: the ``.bento`` file itself, or its directory.
+
+    A path ending in ``.bento`` names the archive; any other path is the directory it goes
+    into. Raises ``BentoBuildError`` when a path ending in ``.bento`` is an existing directory.
+    """
+    target = Path(output_dir).resolve()  # BentoML's exporter mistakes relative paths
+    if target.suffix == ARCHIVE_SUFFIX and target.is_dir():
+        raise BentoBuildError(
+            f"{target} is a directory: name the archive file (x.bento) or a directory "
+            "whose name does not end in .bento"
+        )
+    return target
+
+
 def save_bento(
     ai: AI,
     output_dir: str | Path | None = None,
@@ -233,12 +249,13 @@ def save_bento(
     lockfile: str | Path | None = None,
     dockerfile: str | Path | None = None,
 ) -> BentoBuild:
-    """Build a Bento of ``ai`` in the local BentoML store; export it into ``output_dir``.
+    """Build a Bento of ``ai`` in the local BentoML store; export it to ``output_dir``.
 
+    ``output_dir`` ending in ``.bento`` is the archive itself (its parent directories are
+    created); any other path is a directory that gets ``<name>-<version>.bento``.
     ``lockfile`` and ``dockerfile`` default to ``requirements.lock`` and ``Dockerfile`` of
-    :func:`default_image_dir`. The archive is ``<output_dir>/<name>-<version>.bento``.
-    BentoML builds from the current directory, so the build briefly changes it: do not
-    build from several threads at once.
+    :func:`default_image_dir`. BentoML builds from the current directory, so the build
+    briefly changes it: do not build from several threads at once.
     """
     import bentoml
 
@@ -255,6 +272,7 @@ def save_bento(
         if not path.is_file():
             raise BentoBuildError(f"{what} {path} not found (set ${IMAGE_DIR_ENV})")
     check_pickle_versions(lock_pins(lock.read_text(encoding="utf-8")))
+    archive_path = None if output_dir is None else archive_target(output_dir)
 
     bento_tag = bentoml.Tag(ai.name).make_new_version()
     with tempfile.TemporaryDirectory(prefix="aidock-bento-") as tmp:
@@ -275,9 +293,10 @@ def save_bento(
         labels = _labels(ai, sha256, model_tag, lock, docker)
         bento = _build(ctx, ai.name, bento_tag.version, labels)
     archive = None
-    if output_dir is not None:
-        out = Path(output_dir).resolve()  # BentoML's exporter mistakes relative paths
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / f"{bento.tag.name}-{bento.tag.version}.bento"
-        archive = Path(bentoml.bentos.export_bento(bento.tag, str(target)))
+    if archive_path is not None:
+        if archive_path.suffix != ARCHIVE_SUFFIX:
+            archive_path.mkdir(parents=True, exist_ok=True)
+            archive_path /= f"{bento.tag.name}-{bento.tag.version}{ARCHIVE_SUFFIX}"
+        archive_path.parent.mkdir(parents=True, exist_ok=True)
+        archive = Path(bentoml.bentos.export_bento(bento.tag, str(archive_path)))
     return BentoBuild(str(bento.tag), model_tag, sha256, ai.schema_version, archive)
