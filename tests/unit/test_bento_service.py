@@ -24,7 +24,7 @@ from aidock.ais.categorization import CategorizationAI
 from aidock.ais.corpus import CATEGORIES, Document, generate
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.build import BentoBuild, save_bento
-from aidock.bento.service import field_error
+from aidock.bento.service import AI_NAME_ENV, BentoIdentity, field_error, info_app
 from aidock.cli import EXIT_OK, main
 from aidock.schemas.bento import (
     MAX_TEXT_CHARS,
@@ -179,6 +179,32 @@ def test_info(servers: dict[str, Server], name: str) -> None:
     assert info["schema_version"] == server.built.schema_version == f"{name}/v1"
     assert info["model_sha256"] == server.built.model_sha256
     assert info["bento_tag"] == server.built.tag
+
+
+IDENTITY = BentoIdentity(
+    name="categorization", version="1", schema_version="categorization/v1",
+    model_sha256="0" * 64, model_tag="categorization:abc", bento_tag="categorization:def",
+    aidock_version="0.1.0",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [(None, "categorization"), ("", "categorization"), ("invoice-sorter", "invoice-sorter")],
+    ids=["unset", "empty", "imported-under-another-name"],
+)
+def test_info_names_the_deployed_name(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, name: str
+) -> None:
+    from starlette.testclient import TestClient
+
+    if env is None:
+        monkeypatch.delenv(AI_NAME_ENV, raising=False)
+    else:
+        monkeypatch.setenv(AI_NAME_ENV, env)
+    info = TestClient(info_app(IDENTITY)).get("/info").json()
+    assert info == {**IDENTITY.as_dict(), "name": name}
+    assert info["bento_tag"] == "categorization:def"  # still the Bento it was built from
 
 
 def test_extract_with_requests(extraction: Server) -> None:

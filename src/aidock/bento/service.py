@@ -14,14 +14,17 @@ its service in a few lines::
 
 Besides BentoML's own ``/healthz``, ``/livez``, ``/readyz``, ``/metrics`` and Swagger UI
 on ``/``, ``finish`` adds ``GET /info`` (what is served: name, version, schema version,
-model digest) and makes validation errors name the field: BentoML answers them with 400
-and a generic message; here they are ``422 {"error": "text: ...", "field": "text"}``
-(400 for a body that is not JSON), like the other aidock AIs.
+model digest; the name is ``$AIDOCK_AI_NAME``, which the image sets to the name the AI was
+imported under, else the Bento's own) and makes validation errors name the field: BentoML
+answers them with 400 and a generic message; here they are
+``422 {"error": "text: ...", "field": "text"}`` (400 for a body that is not JSON), like the
+other aidock AIs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -48,6 +51,8 @@ SERVICE_PORT = 3000
 DEFAULT_HOST = "127.0.0.1"  # `bentoml serve` binds here unless --host says otherwise
 MODEL_FILE = "model.joblib"
 INFO_ROUTE = "/info"
+# The name an AI is deployed under (images/bento/Dockerfile sets it from its AI_NAME build arg).
+AI_NAME_ENV = "AIDOCK_AI_NAME"
 REQUEST_TIMEOUT_S = 60
 
 Scope = MutableMapping[str, Any]
@@ -145,11 +150,25 @@ SERVICE_BASES: dict[str, type[DocumentService]] = {
 }
 
 
+def served_info(identity: BentoIdentity) -> dict[str, str]:
+    """What ``GET /info`` answers: the identity, named ``$AIDOCK_AI_NAME`` when that is set.
+
+    An imported Bento is deployed under a name of the site's choosing (``aidock bento import
+    --name``); the image carries it, so ``/info`` names the AI as the site knows it.
+    ``bento_tag`` still names the Bento it was built from.
+    """
+    info = identity.as_dict()
+    if deployed := os.environ.get(AI_NAME_ENV, "").strip():
+        info["name"] = deployed
+    return info
+
+
 def info_app(identity: BentoIdentity) -> Starlette:
-    """ASGI app answering ``GET /info`` with the identity."""
+    """ASGI app answering ``GET /info`` with :func:`served_info` of the identity."""
+    answer = served_info(identity)
 
     async def info(_: Request) -> JSONResponse:
-        return JSONResponse(identity.as_dict())
+        return JSONResponse(answer)
 
     return Starlette(routes=[Route(INFO_ROUTE, info, methods=["GET"])])
 
