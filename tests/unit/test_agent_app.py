@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from test_agent_fakes import TOKEN, FakeOps
+from test_agent_fakes import SITE_AIS, TOKEN, FakeCatalog, FakeOps
 
 from aidock.agent.app import create_app, get_manager
 from aidock.agent.config import AgentConfig, ConfigError
-from aidock.agent.errors import ImageNotFound, RegistryError
-from aidock.schemas.agent import InstanceOut
+from aidock.agent.errors import ImageNotFound, RegistryError, RegistryUnavailable
+from aidock.schemas.agent import AiList, InstanceOut
+from aidock.schemas.manifest import ManifestError
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RAG = {"ai": "rag", "version": "0.1.0"}
@@ -54,15 +55,23 @@ def probe() -> Probe:
     return Probe()
 
 
-def make(config: AgentConfig, ops: FakeOps, probe: Probe) -> Flask:
-    app = create_app(config, ops=ops, probe=probe, reaper=False)
+@pytest.fixture
+def catalog() -> FakeCatalog:
+    return FakeCatalog()
+
+
+def make(
+    config: AgentConfig, ops: FakeOps, probe: Probe, catalog: FakeCatalog | None = None
+) -> Flask:
+    catalog = catalog or FakeCatalog()
+    app = create_app(config, ops=ops, catalog=catalog, probe=probe, reaper=False)
     get_manager(app).poll_interval = 0.01
     return app
 
 
 @pytest.fixture
-def client(config: AgentConfig, ops: FakeOps, probe: Probe) -> FlaskClient:
-    return make(config, ops, probe).test_client()
+def client(config: AgentConfig, ops: FakeOps, probe: Probe, catalog: FakeCatalog) -> FlaskClient:
+    return make(config, ops, probe, catalog).test_client()
 
 
 def start(client: FlaskClient, **body: Any) -> Any:
@@ -76,7 +85,7 @@ def test_open_endpoints(client: FlaskClient, ops: FakeOps) -> None:
     assert health.json == {"status": "ok", "docker": True, "instances": 0, "owner_id": "unit"}
     metrics = client.get("/metrics")
     assert metrics.content_type == "text/plain; version=0.0.4; charset=utf-8"
-    assert 'aidock_agent_instances_running{ai="rag"} 0' in metrics.text
+    assert "# TYPE aidock_agent_instances_running gauge" in metrics.text
     spec = client.get("/openapi.json").json
     assert spec["openapi"] == "3.1.0"
     assert {"/v1/instances", "/v1/instances/{id}", "/metrics"} <= set(spec["paths"])
@@ -184,6 +193,67 @@ def test_unknown_ai_is_404(client: FlaskClient) -> None:
     assert "unknown AI 'ocr'" in resp.json["error"]
 
 
+def test_unknown_version_is_404_listing_the_versions(
+    client: FlaskClient, catalog: FakeCatalog, ops: FakeOps
+) -> None:
+    catalog.versions["rag"] = ["0.1.0", "0.2.0"]
+    resp = start(client, ai="rag", version="9")
+    assert (resp.status_code, resp.json["field"]) == (404, "version")
+    assert "versions: 0.1.0, 0.2.0" in resp.json["error"]
+    assert ops.runs == []
+
+
+def test_image_without_a_valid_manifest_is_422_naming_the_label(
+    client: FlaskClient, catalog: FakeCatalog, ops: FakeOps
+) -> None:
+    catalog.ais["plain"] = ManifestError("ai.aidock.port", "missing")
+    resp = start(client, ai="plain", version="1")
+    assert resp.status_code == 422
+    assert "label ai.aidock.port: missing" in resp.json["error"]
+    assert ops.runs == []
+    listed = {a["name"]: a for a in client.get("/v1/ais", headers=AUTH).json["ais"]}
+    version = listed["plain"]["versions"][0]
+    assert version["usable"] is False and version["label"] == "ai.aidock.port"
+
+
+def test_registry_down_is_503_and_the_agent_stays_healthy(
+    client: FlaskClient, catalog: FakeCatalog, ops: FakeOps
+) -> None:
+    catalog.error = RegistryUnavailable("the registry https://r:5000 is not reachable: refused")
+    for resp in (start(client), client.get("/v1/ais", headers=AUTH)):
+        assert resp.status_code == 503
+        assert "not reachable" in resp.json["error"]
+        assert resp.headers["Retry-After"] == "5"
+    assert client.get("/healthz").status_code == 200
+    catalog.error = None
+    assert start(client).status_code == 201
+
+
+def test_ais_lists_the_catalog(client: FlaskClient) -> None:
+    assert client.get("/v1/ais").status_code == 401
+    body = AiList.model_validate(client.get("/v1/ais", headers=AUTH).json)
+    assert body.namespace == "aidock"
+    assert [a.name for a in body.ais] == ["categorization", "extraction", "rag"]
+    rag = body.ais[2].versions[0]
+    assert (rag.version, rag.usable, rag.schema_version, rag.port) == (
+        "0.1.0",
+        True,
+        "rag/v1",
+        5001,
+    )
+    one = client.get("/v1/ais/rag", headers=AUTH)
+    assert one.status_code == 200 and one.json["name"] == "rag"
+    assert client.get("/v1/ais/ocr", headers=AUTH).status_code == 404
+    assert client.get("/v1/ais/..", headers=AUTH).status_code == 403
+
+
+def test_the_image_runs_by_the_digest_the_registry_named(client: FlaskClient, ops: FakeOps) -> None:
+    body = start(client).json
+    assert body["digest"].startswith("sha256:")
+    assert ops.runs[0].image == f"localhost:5000/aidock/rag@{body['digest']}"
+    assert body["image"] == "localhost:5000/aidock/rag:0.1.0"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
@@ -248,15 +318,13 @@ def test_start_timeout_removes_the_container(
 
 
 def test_ai_start_timeout_overrides_the_default(token_file: Path, probe: Probe) -> None:
-    config = AgentConfig.model_validate(
-        {
-            "token_file": token_file,
-            "start_timeout": 600,
-            "catalog": {"slow": {"port": 1, "schema_version": "x/v1", "start_timeout": 0.1}},
-        }
-    )
+    config = AgentConfig(token_file=token_file, start_timeout=600)
+    slow = SITE_AIS["rag"].model_copy(update={"start_timeout": 0.1})
+    catalog = FakeCatalog({"slow": slow})
     probe.ready = False
-    resp = start(make(config, FakeOps(config), probe).test_client(), ai="slow", version="1")
+    resp = start(
+        make(config, FakeOps(config), probe, catalog).test_client(), ai="slow", version="1"
+    )
     assert resp.status_code == 504 and "within 0.1s" in resp.json["error"]
 
 
@@ -286,17 +354,6 @@ def test_registry_errors(client: FlaskClient, ops: FakeOps, error: Exception, st
     assert ops.runs == []
 
 
-def test_image_declaring_another_schema_is_not_run(client: FlaskClient, ops: FakeOps) -> None:
-    from aidock.agent.docker_ops import ImageInfo
-
-    ref = "localhost:5000/aidock/rag:0.1.0"
-    labels = {"ai.aidock.schema-version": "extraction/v1"}
-    ops.images[ref] = ImageInfo(ref, "sha256:i", None, labels, False)
-    resp = start(client)
-    assert resp.status_code == 502 and "declares schema 'extraction/v1'" in resp.json["error"]
-    assert ops.runs == []
-
-
 def test_metrics_after_activity(client: FlaskClient) -> None:
     created = start(client).json
     start(client, ai="nope", version="1")
@@ -314,7 +371,7 @@ def test_metrics_after_activity(client: FlaskClient) -> None:
 
 def test_a_missing_token_file_fails_at_startup(tmp_path: Path, ops: FakeOps) -> None:
     with pytest.raises(ConfigError, match="token_file"):
-        create_app(AgentConfig(token_file=tmp_path / "none"), ops=ops)
+        create_app(AgentConfig(token_file=tmp_path / "none"), ops=ops, catalog=FakeCatalog())
 
 
 def test_healthz_degraded_when_docker_does_not_answer(client: FlaskClient, ops: FakeOps) -> None:

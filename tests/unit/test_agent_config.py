@@ -8,21 +8,30 @@ from typing import Any
 
 import pytest
 
-from aidock.agent.config import AgentConfig, AiSpec, ConfigError
-from aidock.agent.errors import ImageRefused, InvalidField, UnknownAi
+from aidock.agent.config import AgentConfig, ConfigError
+from aidock.agent.errors import ImageRefused, InvalidField
 
 
-def test_defaults_are_loopback_with_the_shipped_catalog() -> None:
+def test_defaults_are_loopback_and_the_catalog_is_the_registry() -> None:
     config = AgentConfig.load(env={})
     assert config.endpoint_mode == "loopback"
     assert config.internal_network is False
-    assert set(config.catalog) == {"rag", "extraction", "categorization"}
-    rag = config.catalog["rag"]
-    assert (rag.port, rag.ready_path, rag.schema_version) == (5001, "/readyz", "rag/v1")
-    assert rag.tmpfs["/data"].startswith("uid=10001,gid=10001,mode=0700")
-    assert config.catalog["extraction"].port == 3000
-    assert config.catalog["categorization"].schema_version == "categorization/v1"
-    assert config.start_timeout_of("rag") == config.start_timeout
+    assert "catalog" not in AgentConfig.model_fields  # no list of AIs in the agent's config
+    assert config.registry_api == "https://localhost:5000"
+    assert config.start_timeout_for(None) == config.start_timeout
+    assert config.start_timeout_for(7.5) == 7.5
+
+
+def test_registry_api_settings_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "AIDOCK_AGENT_REGISTRY_URL": "https://aidock-registry:5000/",
+        "AIDOCK_AGENT_REGISTRY_CA_FILE": str(tmp_path / "ca.crt"),
+        "AIDOCK_AGENT_CATALOG_TTL": "3",
+    }
+    config = AgentConfig.load(env=env)
+    assert config.registry_api == "https://aidock-registry:5000"
+    assert config.registry_ca_file == tmp_path / "ca.crt"
+    assert config.catalog_ttl == 3
 
 
 def test_network_mode_defaults_to_an_internal_network() -> None:
@@ -36,7 +45,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_yaml_file_with_catalog_then_environment_overrides(tmp_path: Path) -> None:
+def test_yaml_file_then_environment_overrides(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         "agent.yaml",
@@ -44,16 +53,7 @@ def test_yaml_file_with_catalog_then_environment_overrides(tmp_path: Path) -> No
 owner_id: site-a
 registry: registry.bank.local:5000
 max_instances: 2
-catalog:
-  ocr:
-    port: 8080
-    ready_path: /health/ready
-    start_timeout: 300
-    memory: 2g
-    cpus: 2
-    pids: 128
-    schema_version: ocr/v2
-    tmpfs: {/tmp: "size=32m"}
+catalog_ttl: 30
 """,
     )
     env = {"AIDOCK_AGENT_MAX_INSTANCES": "7", "AIDOCK_AGENT_ENDPOINT_MODE": "network"}
@@ -61,9 +61,8 @@ catalog:
     assert config.owner_id == "site-a"
     assert config.max_instances == 7
     assert config.endpoint_mode == "network"
-    assert list(config.catalog) == ["ocr"]
-    assert config.start_timeout_of("ocr") == 300
-    assert config.catalog["ocr"].nano_cpus == 2_000_000_000
+    assert config.catalog_ttl == 30
+    assert config.registry_api == "https://registry.bank.local:5000"
 
 
 def test_json_file_named_by_the_environment(tmp_path: Path) -> None:
@@ -83,13 +82,10 @@ def test_json_file_named_by_the_environment(tmp_path: Path) -> None:
         ({"max_instances": 0}, "max_instances"),
         ({"network": "host"}, "network"),
         ({"endpoint_mode": "public"}, "endpoint_mode"),
-        ({"catalog": {"Bad/Name": {"port": 1, "schema_version": "x/v1"}}}, "catalog"),
-        ({"catalog": {"x": {"port": 0, "schema_version": "x/v1"}}}, "catalog.x.port"),
-        ({"catalog": {"x": {"port": 1, "schema_version": "x"}}}, "catalog.x.schema_version"),
-        ({"catalog": {"x": {"port": 1, "schema_version": "x/v1", "memory": "lots"}}}, "memory"),
-        ({"catalog": {"x": {"port": 1, "schema_version": "x/v1", "tmpfs": {"tmp": ""}}}}, "tmpfs"),
-        ({"catalog": {"x": {"port": 1, "schema_version": "x/v1", "ready_path": "r"}}}, "ready"),
-        ({"catalog": {"x": {"port": 1, "schema_version": "x/v1", "extra": 1}}}, "extra"),
+        ({"catalog": {"x": {"port": 1, "schema_version": "x/v1"}}}, "catalog"),
+        ({"registry_url": "ftp://registry"}, "registry_url"),
+        ({"registry_url": "https://registry:5000/v2/"}, "registry_url"),
+        ({"catalog_ttl": -1}, "catalog_ttl"),
         ({"endpoint_mode": "loopback", "network_internal": True}, "network_internal"),
         ({"registry_username": "aidock"}, "registry_password_file"),
         ({"unknown_setting": 1}, "unknown_setting"),
@@ -188,16 +184,13 @@ def test_escaping_names_are_refused(ai: str, version: str, field: str) -> None:
     assert (info.value.status, info.value.field) == (403, field)
 
 
-def test_unknown_ai_and_bad_tag() -> None:
-    with pytest.raises(UnknownAi, match="catalog has: categorization, extraction, rag"):
-        AgentConfig().image_for("ocr", "1")
-    with pytest.raises(InvalidField) as info:
-        AgentConfig().image_for("rag", "-1")
-    assert (info.value.status, info.value.field) == (422, "version")
-
-
-def test_ai_spec_is_strict() -> None:
-    spec = AiSpec(port=3000, schema_version="extraction/v1")
-    assert spec.tmpfs == {"/tmp": "size=64m,mode=1777"}
-    with pytest.raises(ValueError, match="env"):
-        AiSpec(port=3000, schema_version="extraction/v1", env={"1BAD": "x"})
+def test_any_well_formed_name_is_an_image_of_the_namespace_and_bad_ones_are_422() -> None:
+    assert str(AgentConfig().image_for("ocr", "1")) == "localhost:5000/aidock/ocr:1"
+    for ai, version, field in (
+        ("rag", "-1", "version"),
+        ("Bad_Name", "1", "ai"),
+        ("x" * 41, "1", "ai"),
+    ):
+        with pytest.raises(InvalidField) as info:
+            AgentConfig().image_for(ai, version)
+        assert (info.value.status, info.value.field) == (422, field)

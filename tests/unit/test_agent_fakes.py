@@ -1,12 +1,14 @@
-"""Fakes of the agent's unit tests: Docker operations in memory, AIs as local servers.
+"""Fakes of the agent's unit tests: Docker operations and the registry catalog in memory.
 
 ``FakeOps`` stands for ``DockerOps``; with ``serve=True`` each "container" is a real
 werkzeug server on 127.0.0.1 running ``fake_ai_app``, so the worker can be driven end to
-end without Docker. Other test modules import from here; the tests below check the fakes.
+end without Docker. ``FakeCatalog`` stands for ``RegistryCatalog`` with the site's three AIs
+(any version). Other test modules import from here; the tests below check the fakes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 import uuid
@@ -19,17 +21,77 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from aidock.agent import CONTAINER_PREFIX
+from aidock.agent.catalog import AiEntry, AiVersion
 from aidock.agent.config import AgentConfig, ImageRef
-from aidock.agent.docker_ops import (
-    SCHEMA_LABEL_KEY,
-    ContainerInfo,
-    ImageInfo,
-    RunSpec,
-    run_kwargs,
-)
+from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, run_kwargs
+from aidock.agent.errors import AgentError, UnknownAi, UnknownVersion
+from aidock.schemas.manifest import AiManifest, ManifestError
 
 TOKEN = "unit-test-token-0123456789abcdef"
 LOCALHOST = "127.0.0.1"
+BENTO_TMPFS = {"/tmp": "size=128m,mode=1777"}
+# What the site's images declare in their labels (images/*/Dockerfile).
+SITE_AIS: dict[str, AiManifest] = {
+    "rag": AiManifest(
+        schema_version="rag/v1",
+        port=5001,
+        tmpfs={"/data": "uid=10001,gid=10001,mode=0700,size=256m", "/tmp": "size=64m,mode=1777"},
+    ),
+    "extraction": AiManifest(schema_version="extraction/v1", port=3000, tmpfs=BENTO_TMPFS),
+    "categorization": AiManifest(schema_version="categorization/v1", port=3000, tmpfs=BENTO_TMPFS),
+}
+
+
+def fake_digest(ai: str, tag: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{ai}:{tag}".encode()).hexdigest()
+
+
+class FakeCatalog:
+    """In-memory ``Catalog``: AI -> manifest (or the ManifestError of an unusable image).
+
+    ``versions`` limits an AI to some tags (default: any tag resolves); ``error`` makes every
+    call raise it (a registry that is down).
+    """
+
+    def __init__(self, ais: dict[str, AiManifest | ManifestError] | None = None) -> None:
+        self.ais: dict[str, AiManifest | ManifestError] = dict(SITE_AIS if ais is None else ais)
+        self.versions: dict[str, list[str]] = {}
+        self.error: AgentError | None = None
+        self.resolved: list[tuple[str, str]] = []
+
+    def _version(self, ai: str, tag: str) -> AiVersion:
+        value = self.ais[ai]
+        manifest = value if isinstance(value, AiManifest) else None
+        problem = value if isinstance(value, ManifestError) else None
+        labels = manifest.to_labels() if manifest else {}
+        return AiVersion(ai, tag, fake_digest(ai, tag), 1000, None, labels, manifest, problem)
+
+    def resolve(self, ai: str, tag: str) -> AiVersion:
+        if self.error is not None:
+            raise self.error
+        if ai not in self.ais:
+            raise UnknownAi(f"ai: unknown AI {ai!r}; the catalog has: {', '.join(self.ais)}", "ai")
+        tags = self.versions.get(ai)
+        if tags is not None and tag not in tags:
+            raise UnknownVersion(
+                f"version: {ai} has no version {tag!r}; versions: {', '.join(tags)}", "version"
+            )
+        self.resolved.append((ai, tag))
+        version = self._version(ai, tag)
+        version.require_manifest()
+        return version
+
+    def entry(self, ai: str) -> AiEntry:
+        if self.error is not None:
+            raise self.error
+        if ai not in self.ais:
+            raise UnknownAi(f"ai: unknown AI {ai!r}", "ai")
+        return AiEntry(ai, [self._version(ai, t) for t in self.versions.get(ai, ["0.1.0"])])
+
+    def list(self) -> list[AiEntry]:
+        if self.error is not None:
+            raise self.error
+        return [self.entry(ai) for ai in sorted(self.ais)]
 
 
 @dataclass
@@ -157,15 +219,13 @@ class FakeOps:
     def ensure_network(self) -> None:
         self.networks += 1
 
-    def ensure_image(self, ref: ImageRef) -> ImageInfo:
+    def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo:
         found = self.images.get(str(ref))
         if isinstance(found, Exception):
             raise found
         if found is not None:
             return found
-        ai = ref.repository.rsplit("/", 1)[1]
-        labels = {SCHEMA_LABEL_KEY: self.config.catalog[ai].schema_version}
-        return ImageInfo(str(ref), "sha256:image", "sha256:digest", labels, False)
+        return ImageInfo(f"{ref.name}@{digest}", "sha256:image", digest, {}, False)
 
     def run(self, run: RunSpec) -> ContainerInfo:
         if self.run_error is not None:
@@ -182,7 +242,8 @@ class FakeOps:
         info = ContainerInfo(
             id=uuid.uuid4().hex,
             name=run.name,
-            labels=dict(kwargs["labels"]),
+            # Docker merges the image's labels (the manifest) into the container's.
+            labels={**run.spec.to_labels(), **kwargs["labels"]},
             status="exited" if self.exit_on_start else "running",
             image=run.image,
             exit_code=1 if self.exit_on_start else None,
@@ -250,7 +311,7 @@ class FakeOps:
 def test_fake_ops_serves_and_kills_a_fake_ai() -> None:
     config = AgentConfig(token_file=None)
     ops = FakeOps(config, serve=True)
-    run = RunSpec("abc123", "rag", "0.1.0", "r/aidock/rag:0.1.0", "t", config.catalog["rag"])
+    run = RunSpec("abc123", "rag", "0.1.0", "r/aidock/rag:0.1.0", "t", SITE_AIS["rag"])
     info = ops.run(run)
     url = f"http://{LOCALHOST}:{info.host_ports[5001]}"
     assert requests.get(url + "/readyz", timeout=5).status_code == 200

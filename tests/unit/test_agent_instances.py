@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from docker.errors import APIError, NotFound
-from test_agent_fakes import FakeOps
+from test_agent_fakes import SITE_AIS, FakeCatalog, FakeOps
 
 from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.docker_ops import (
@@ -55,7 +55,9 @@ def manager_of(
     def probe(url: str, timeout: float) -> bool:
         return ready is None or url in ready
 
-    return InstanceManager(config, ops, probe=probe, clock=clock or Clock(), poll_interval=0.01)
+    return InstanceManager(
+        config, ops, FakeCatalog(), probe=probe, clock=clock or Clock(), poll_interval=0.01
+    )
 
 
 def owned(
@@ -68,6 +70,7 @@ def owned(
     problems: tuple[str, ...] = (),
 ) -> ContainerInfo:
     labels = {
+        **(SITE_AIS[ai].to_labels() if ai in SITE_AIS else {}),  # the image's labels
         "ai.aidock.owner": OWNER,
         "ai.aidock.ai": ai,
         "ai.aidock.version": "0.1.0",
@@ -91,7 +94,7 @@ def test_adoption_keeps_running_hardened_ready_containers_and_removes_the_rest(
     ops.add(owned("aaaaaaaaaaaa", port=41001))  # adopted
     ops.add(owned("bbbbbbbbbbbb", status="exited"))
     ops.add(owned("cccccccccccc", problems=("root filesystem is writable",)))
-    ops.add(owned("dddddddddddd", ai="retired"))
+    ops.add(owned("dddddddddddd", ai="nomanifest"))
     ops.add(owned("eeeeeeeeeeee", port=41005))  # not ready
     ops.add(owned("ffffffffffff", port=None))  # port not published
     wrong_name = owned("gggggggggggg")
@@ -192,7 +195,7 @@ def test_terminate_all(config: AgentConfig, ops: FakeOps) -> None:
 
 def _attrs(config: AgentConfig) -> dict[str, Any]:
     """Inspect-like attributes of a container run with ``run_kwargs``."""
-    run = RunSpec("abc", "rag", "0.1.0", "img", "t", config.catalog["rag"])
+    run = RunSpec("abc", "rag", "0.1.0", "img", "t", SITE_AIS["rag"])
     kw = run_kwargs(config, run)
     return {
         "Id": "cid",
@@ -249,7 +252,7 @@ def test_hardening_deviations_are_found(
 
 
 def test_loopback_ports_are_published_on_127_0_0_1_only(config: AgentConfig) -> None:
-    run = RunSpec("abc", "extraction", "1", "img", "t", config.catalog["extraction"])
+    run = RunSpec("abc", "extraction", "1", "img", "t", SITE_AIS["extraction"])
     assert run_kwargs(config, run)["ports"] == {"3000/tcp": ("127.0.0.1", None)}
 
 
@@ -286,32 +289,21 @@ def test_pull_errors_are_classified(exc: Exception, kind: type, text: str) -> No
 
 
 class FakeImages:
-    """``client.images`` of the Docker SDK: registry digest, local image, pulls."""
+    """``client.images`` of the Docker SDK: local images by reference, pulls."""
 
-    def __init__(self, registry_digest: str | None, local_digests: list[str] | None) -> None:
-        self.registry_digest = registry_digest
-        self.local_digests = local_digests
+    def __init__(self, local: set[str]) -> None:
+        self.local = local
         self.pulls: list[tuple[str, str, Any]] = []
-        self.auth: list[Any] = []
-
-    def get_registry_data(self, name: str, auth_config: Any = None) -> Any:
-        self.auth.append(auth_config)
-        if self.registry_digest is None:
-            raise _api_error("Client sent an HTTP request to an HTTPS server.")
-        return SimpleNamespace(id=self.registry_digest)
 
     def get(self, name: str) -> Any:
-        if self.local_digests is None:
+        if name not in self.local:
             raise NotFound("no such image")
-        return SimpleNamespace(
-            id="sha256:local", attrs={"RepoDigests": self.local_digests}, labels={}
-        )
+        return SimpleNamespace(id="sha256:local", attrs={"RepoDigests": [name]}, labels={})
 
     def pull(self, repository: str, tag: str, auth_config: Any = None) -> Any:
         self.pulls.append((repository, tag, auth_config))
-        digests = [f"{repository}@sha256:new"]
-        labels = {"ai.aidock.schema-version": "rag/v1"}
-        return SimpleNamespace(id="sha256:pulled", attrs={"RepoDigests": digests}, labels=labels)
+        digests = [f"{repository}@{tag}"]
+        return SimpleNamespace(id="sha256:pulled", attrs={"RepoDigests": digests}, labels={})
 
 
 def _ops(images: FakeImages, tmp_path: Any) -> DockerOps:
@@ -321,27 +313,20 @@ def _ops(images: FakeImages, tmp_path: Any) -> DockerOps:
     return DockerOps(config, client=SimpleNamespace(images=images))  # type: ignore[arg-type]
 
 
-def test_pull_is_skipped_when_the_local_image_has_the_registry_digest(tmp_path: Any) -> None:
-    images = FakeImages("sha256:same", ["localhost:5000/aidock/rag@sha256:same"])
-    info = _ops(images, tmp_path).ensure_image(REF)
+def test_pull_is_skipped_when_the_digest_is_local(tmp_path: Any) -> None:
+    images = FakeImages({"localhost:5000/aidock/rag@sha256:same"})
+    info = _ops(images, tmp_path).ensure_image(REF, "sha256:same")
     assert (info.pulled, info.digest, images.pulls) == (False, "sha256:same", [])
-    assert images.auth == [{"username": "aidock", "password": "pw"}]
+    assert info.ref == "localhost:5000/aidock/rag@sha256:same"
 
 
-@pytest.mark.parametrize(
-    ("registry", "local"),
-    [
-        ("sha256:new", ["localhost:5000/aidock/rag@sha256:old"]),  # tag moved
-        ("sha256:new", None),  # not local
-        (None, ["localhost:5000/aidock/rag@sha256:old"]),  # registry could not tell
-    ],
-)
-def test_pull_with_credentials_otherwise(tmp_path: Any, registry: str | None, local: Any) -> None:
-    images = FakeImages(registry, local)
-    info = _ops(images, tmp_path).ensure_image(REF)
-    assert info.pulled and info.digest == "sha256:new" and info.schema_version == "rag/v1"
+def test_pull_by_digest_with_credentials_otherwise(tmp_path: Any) -> None:
+    images = FakeImages({"localhost:5000/aidock/rag@sha256:old"})  # the tag moved since
+    info = _ops(images, tmp_path).ensure_image(REF, "sha256:new")
+    assert info.pulled and info.digest == "sha256:new"
+    assert info.ref == "localhost:5000/aidock/rag@sha256:new"
     assert images.pulls == [
-        ("localhost:5000/aidock/rag", "0.1.0", {"username": "aidock", "password": "pw"})
+        ("localhost:5000/aidock/rag", "sha256:new", {"username": "aidock", "password": "pw"})
     ]
 
 

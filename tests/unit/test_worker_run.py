@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_agent_fakes import TOKEN, FakeAiState, FakeOps
+from test_agent_fakes import TOKEN, FakeAiState, FakeCatalog, FakeOps
 
 from aidock.agent.app import create_app
 from aidock.agent.client import AgentClient
@@ -68,7 +68,7 @@ def agent(token_file: Path, wsgi_server: Any) -> Iterator[Agent]:
     config = AgentConfig(owner_id="unit", token_file=token_file, max_instances=2)
     state = FakeAiState()
     ops = FakeOps(config, serve=True, ai_state=state)
-    app = create_app(config, ops=ops, reaper=False)
+    app = create_app(config, ops=ops, catalog=FakeCatalog(), reaper=False)
     with wsgi_server(app) as url:
         yield Agent(url, ops, state, token_file)
     ops.stop_all()

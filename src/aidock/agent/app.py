@@ -14,14 +14,23 @@ from typing import Literal
 
 from flask import Flask, Response, jsonify, request
 
+from aidock.agent import SCHEMA_LABEL
+from aidock.agent.catalog import AiEntry, AiVersion, RegistryCatalog
 from aidock.agent.config import AgentConfig
 from aidock.agent.errors import AgentError
-from aidock.agent.instances import ContainerOps, InstanceManager, Prober, http_ready
+from aidock.agent.instances import Catalog, ContainerOps, InstanceManager, Prober, http_ready
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
-from aidock.schemas.agent import HealthResponse, InstanceList, InstanceRequest
+from aidock.schemas.agent import (
+    AiList,
+    AiOut,
+    AiVersionOut,
+    HealthResponse,
+    InstanceList,
+    InstanceRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +64,50 @@ def _make_ops(config: AgentConfig) -> ContainerOps:
     return DockerOps(config)
 
 
+def make_catalog(config: AgentConfig) -> RegistryCatalog:
+    """The registry catalog of ``config`` (its API URL, credentials, CA and TTL)."""
+
+    def auth() -> tuple[str, str] | None:
+        creds = config.registry_auth()
+        return (creds["username"], creds["password"]) if creds else None
+
+    return RegistryCatalog(
+        config.registry_api,
+        config.namespace,
+        auth=auth,
+        ca_file=config.registry_ca_file,
+        ttl=config.catalog_ttl,
+    )
+
+
+def version_out(version: AiVersion) -> AiVersionOut:
+    """The API representation of one version."""
+    manifest = version.manifest
+    return AiVersionOut(
+        version=version.tag,
+        usable=version.usable,
+        digest=version.digest,
+        size=version.size,
+        created=version.created,
+        schema_version=manifest.schema_version if manifest else version.labels.get(SCHEMA_LABEL),
+        port=manifest.port if manifest else None,
+        memory=manifest.memory if manifest else None,
+        cpus=manifest.cpus if manifest else None,
+        problem=str(version.problem) if version.problem else None,
+        label=version.problem.label if version.problem else None,
+    )
+
+
+def ai_out(entry: AiEntry) -> AiOut:
+    """The API representation of one AI."""
+    return AiOut(name=entry.name, versions=[version_out(v) for v in entry.versions])
+
+
 def create_app(
     config: AgentConfig | None = None,
     *,
     ops: ContainerOps | None = None,
+    catalog: Catalog | None = None,
     probe: Prober = http_ready,
     init: InitMode = "eager",
     reaper: bool = True,
@@ -73,7 +122,9 @@ def create_app(
     """
     config = config or AgentConfig.load()
     token = config.api_token().encode("utf-8")
-    manager = InstanceManager(config, ops or _make_ops(config), probe=probe)
+    manager = InstanceManager(
+        config, ops or _make_ops(config), catalog or make_catalog(config), probe=probe
+    )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -126,6 +177,19 @@ def create_app(
     @app.get("/openapi.json")
     def openapi_json() -> Response:
         return jsonify(openapi)
+
+    @app.get("/v1/ais")
+    def list_ais() -> Response:
+        entries = manager.catalog.list()
+        body = AiList(
+            registry=config.registry, namespace=config.namespace, ais=[ai_out(e) for e in entries]
+        )
+        return jsonify(body.model_dump(mode="json"))
+
+    @app.get("/v1/ais/<name>")
+    def get_ai(name: str) -> Response:
+        config.image_for(name, "latest")  # 403/422 for a name outside the namespace
+        return jsonify(ai_out(manager.catalog.entry(name)).model_dump(mode="json"))
 
     @app.post("/v1/instances")
     def create_instance() -> tuple[Response, int]:

@@ -1,16 +1,27 @@
-"""``aidock agent serve``: run the agent's HTTP API (a threaded WSGI server)."""
+"""``aidock agent serve`` runs the agent's HTTP API; ``aidock agent ais`` prints its catalog."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
-from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, add_group, int_range
+from aidock.agent.client import (
+    AGENT_URL_ENV,
+    DEFAULT_AGENT_URL,
+    TOKEN_FILE_ENV,
+    AgentClient,
+    TokenError,
+    read_token,
+)
+from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, add_group, int_range, run_client
+from aidock.schemas.agent import AiOut
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
@@ -78,6 +89,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def ais_table(ais: list[AiOut]) -> str:
+    """The catalog as a table: one row per version, unusable ones with the reason."""
+    header = ("AI", "VERSION", "SCHEMA", "SIZE", "CREATED", "DIGEST", "STATUS")
+    rows = [header]
+    for ai in ais:
+        for v in ai.versions:
+            created = v.created.strftime("%Y-%m-%d %H:%M") if v.created else "-"
+            status = "ok" if v.usable else f"unusable: {v.problem}"
+            digest = v.digest.removeprefix("sha256:")[:12]
+            rows.append(
+                (
+                    ai.name,
+                    v.version,
+                    v.schema_version or "-",
+                    _size(v.size),
+                    created,
+                    digest,
+                    status,
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
+             for row in rows]  # fmt: skip
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_ais(args: argparse.Namespace) -> int:
+    """Handler of ``aidock agent ais``."""
+    if args.token_file is None:
+        print(f"error: --token-file (or ${TOKEN_FILE_ENV}) is required", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = read_token(args.token_file)
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    client = AgentClient(args.url, token, timeout=args.timeout)
+
+    def call() -> int:
+        ais = [client.ai(args.name)] if args.name else client.ais().ais
+        if args.json:
+            print(json.dumps([a.model_dump(mode="json") for a in ais], indent=2))
+        elif not ais:
+            print("the registry holds no AI yet")
+        else:
+            print(ais_table(ais))
+        return EXIT_OK
+
+    return run_client("agent", client.url, call)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``agent`` command group."""
     _, sub = add_group(
@@ -105,3 +171,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=cmd_serve)
+
+    ais = sub.add_parser(
+        "ais",
+        help="list the AIs the agent can run (the registry's catalog)",
+        description="List every AI of the site registry's namespace with its versions, schema "
+        "version, size, creation time and digest; versions whose image lacks a valid AI "
+        "manifest (docs/ai-manifest.md) are shown as unusable with the label at fault.",
+    )
+    ais.add_argument("name", nargs="?", help="only this AI (read from the registry now)")
+    ais.add_argument(
+        "--url",
+        default=os.environ.get(AGENT_URL_ENV, DEFAULT_AGENT_URL),
+        help=f"agent base URL (default: ${AGENT_URL_ENV} or {DEFAULT_AGENT_URL})",
+    )
+    ais.add_argument(
+        "--token-file",
+        type=Path,
+        default=os.environ.get(TOKEN_FILE_ENV) or None,
+        help=f"file holding the agent's token (default: ${TOKEN_FILE_ENV})",
+    )
+    ais.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    ais.add_argument("--json", action="store_true", help="print JSON")
+    ais.set_defaults(handler=cmd_ais)

@@ -15,7 +15,7 @@ import requests
 from pydantic import ValidationError
 
 from aidock.client.http import ApiClient, ApiError
-from aidock.schemas.agent import InstanceList, InstanceOut
+from aidock.schemas.agent import AiList, AiOut, InstanceList, InstanceOut
 
 DEFAULT_AGENT_URL = "http://127.0.0.1:8700"
 AGENT_URL_ENV = "AIDOCK_AGENT_URL"
@@ -106,6 +106,24 @@ class AgentClient:
             return InstanceList.model_validate(body).instances
         except ValidationError as exc:
             raise ApiError(200, f"the agent's answer is not a list: {exc}", None, self.url) from exc
+
+    def ais(self) -> AiList:
+        """The AI catalog (the registry's AIs and versions, usable or not)."""
+        body = self.api.get_json("/v1/ais")
+        try:
+            return AiList.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(
+                200, f"the agent's answer is not a catalog: {exc}", None, self.url
+            ) from exc
+
+    def ai(self, name: str) -> AiOut:
+        """One AI of the catalog with every version."""
+        body = self.api.get_json(f"/v1/ais/{quote(name, safe='')}")
+        try:
+            return AiOut.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(200, f"the agent's answer is not an AI: {exc}", None, self.url) from exc
 
     def terminate(self, instance_id: str, *, missing_ok: bool = False) -> bool:
         """Stop and remove the instance; False when it was unknown and ``missing_ok``."""

@@ -1,9 +1,10 @@
 """Agent settings: a YAML or JSON file, overridden by ``AIDOCK_AGENT_*`` environment variables.
 
-The file holds everything, including the AI catalog; the environment holds the values a
-deployment changes per host (see ``ENV_FIELDS``). ``AIDOCK_AGENT_CONFIG`` names the file
-when ``--config`` is not given. Secrets are never in the settings themselves, only the
-paths of the files that hold them (registry password, API token).
+The file holds everything; the environment holds the values a deployment changes per host
+(see ``ENV_FIELDS``). ``AIDOCK_AGENT_CONFIG`` names the file when ``--config`` is not given.
+Secrets are never in the settings themselves, only the paths of the files that hold them
+(registry password, API token). Which AIs exist is not a setting: the registry is the
+catalog (``aidock.agent.catalog``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aidock.agent.client import TokenError, read_token
-from aidock.agent.errors import ImageRefused, InvalidField, UnknownAi
-from aidock.schemas import SCHEMA_VERSION_RULE, UnknownSchemaVersion, parse_version
+from aidock.agent.errors import ImageRefused, InvalidField
 
 CONFIG_ENV = "AIDOCK_AGENT_CONFIG"
 ENV_FIELDS: dict[str, str] = {
@@ -35,6 +35,9 @@ ENV_FIELDS: dict[str, str] = {
     "AIDOCK_AGENT_IDLE_TTL": "idle_ttl",
     "AIDOCK_AGENT_NETWORK": "network",
     "AIDOCK_AGENT_ENDPOINT_MODE": "endpoint_mode",
+    "AIDOCK_AGENT_REGISTRY_URL": "registry_url",
+    "AIDOCK_AGENT_REGISTRY_CA_FILE": "registry_ca_file",
+    "AIDOCK_AGENT_CATALOG_TTL": "catalog_ttl",
 }
 
 AI_NAME_RULE = "1-40 characters of [a-z0-9] separated by single '.', '_' or '-'"
@@ -46,9 +49,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _REGISTRY = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_MEMORY = re.compile(r"^[0-9]+[bkmgBKMG]?$")
-_TMPFS_OPTIONS = re.compile(r"^[A-Za-z0-9=,._-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGISTRY_URL = re.compile(rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?/?$")
 # Characters that would let a name or tag leave <registry>/<namespace>/<ai>:<tag>.
 _ESCAPES = ("/", ":", "@", "\\", "..")
 
@@ -72,100 +73,6 @@ class ImageRef:
 
 class ConfigError(ValueError):
     """Invalid or unreadable settings (message names the field and the source)."""
-
-
-class AiSpec(BaseModel):
-    """One AI of the catalog: how to run it and how to tell it is ready."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    port: int = Field(ge=1, le=65535, description="Container port of the AI's HTTP API.")
-    ready_path: str = Field(default="/readyz", description="GET answering 200 once ready.")
-    start_timeout: float | None = Field(
-        default=None, gt=0, le=3600, description="Seconds from start to ready (agent default)."
-    )
-    memory: str = Field(default="1g", description="Memory limit (swap included), e.g. 512m.")
-    cpus: float = Field(default=1.0, gt=0, le=256)
-    pids: int = Field(default=256, ge=16, le=65536)
-    tmpfs: dict[str, str] = Field(
-        default_factory=lambda: {"/tmp": "size=64m,mode=1777"},
-        description="Writable tmpfs mounts {path: options}; the root filesystem is read-only.",
-    )
-    schema_version: str = Field(description="Schema the AI speaks, e.g. extraction/v1.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment.")
-
-    @field_validator("ready_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/") or any(c.isspace() for c in value):
-            raise ValueError("must start with '/' and contain no whitespace")
-        return value
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: str) -> str:
-        if not _MEMORY.match(value):
-            raise ValueError("must be a number with an optional unit b, k, m or g")
-        return value
-
-    @field_validator("schema_version")
-    @classmethod
-    def _schema(cls, value: str) -> str:
-        try:
-            parse_version(value)
-        except UnknownSchemaVersion:
-            raise ValueError(f"must look like {SCHEMA_VERSION_RULE}") from None
-        return value
-
-    @field_validator("tmpfs")
-    @classmethod
-    def _tmpfs(cls, value: dict[str, str]) -> dict[str, str]:
-        for path, options in value.items():
-            if not path.startswith("/") or ".." in path.split("/") or path == "/":
-                raise ValueError(f"{path!r} must be an absolute path below /")
-            if not _TMPFS_OPTIONS.match(options):
-                raise ValueError(f"options of {path!r} may only hold [A-Za-z0-9=,._-]")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-        return value
-
-    @property
-    def nano_cpus(self) -> int:
-        """``cpus`` in the Engine API's unit."""
-        return int(self.cpus * 1_000_000_000)
-
-
-def _bento(schema_version: str) -> AiSpec:
-    return AiSpec(
-        port=3000,
-        schema_version=schema_version,
-        memory="1g",
-        # The image keeps BENTOML_HOME and the Prometheus multiprocess dir under /tmp.
-        tmpfs={"/tmp": "size=128m,mode=1777"},
-    )
-
-
-def default_catalog() -> dict[str, AiSpec]:
-    """The AIs aidock ships: rag, and the Bento AIs extraction and categorization."""
-    return {
-        "rag": AiSpec(
-            port=5001,
-            schema_version="rag/v1",
-            memory="1g",
-            tmpfs={
-                "/data": "uid=10001,gid=10001,mode=0700,size=256m",
-                "/tmp": "size=64m,mode=1777",
-            },
-        ),
-        "extraction": _bento("extraction/v1"),
-        "categorization": _bento("categorization/v1"),
-    }
 
 
 class AgentConfig(BaseModel):
@@ -196,7 +103,17 @@ class AgentConfig(BaseModel):
     endpoint_mode: Literal["network", "loopback"] = "loopback"
     docker_timeout: float = Field(default=300.0, gt=0, description="Engine API call timeout.")
     stop_timeout: int = Field(default=5, ge=0, le=300, description="SIGTERM grace on stop.")
-    catalog: dict[str, AiSpec] = Field(default_factory=default_catalog)
+    registry_url: str | None = Field(
+        default=None,
+        description="Base URL of the registry's HTTP API as this agent reaches it (it reads "
+        "the AI catalog there); default https://<registry>.",
+    )
+    registry_ca_file: Path | None = Field(
+        default=None, description="CA bundle that verifies the registry (default: the system's)."
+    )
+    catalog_ttl: float = Field(
+        default=10.0, ge=0, le=3600, description="Seconds the GET /v1/ais listing is kept."
+    )
 
     @field_validator("owner_id")
     @classmethod
@@ -226,13 +143,12 @@ class AgentConfig(BaseModel):
             raise ValueError("must be a user-defined network name (not bridge, host or none)")
         return value
 
-    @field_validator("catalog")
+    @field_validator("registry_url")
     @classmethod
-    def _catalog(cls, value: dict[str, AiSpec]) -> dict[str, AiSpec]:
-        for name in value:
-            if len(name) > 40 or not AI_NAME.match(name):
-                raise ValueError(f"AI name {name!r} must be {AI_NAME_RULE}")
-        return value
+    def _registry_url(cls, value: str | None) -> str | None:
+        if value is not None and not _REGISTRY_URL.match(value):
+            raise ValueError("must be http(s)://host[:port] without a path")
+        return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
@@ -252,14 +168,14 @@ class AgentConfig(BaseModel):
             return self.endpoint_mode == "network"
         return self.network_internal
 
-    def spec(self, ai: str) -> AiSpec | None:
-        """The catalog entry of ``ai``."""
-        return self.catalog.get(ai)
+    @property
+    def registry_api(self) -> str:
+        """Base URL of the registry's HTTP API."""
+        return self.registry_url or f"https://{self.registry}"
 
-    def start_timeout_of(self, ai: str) -> float:
-        """The AI's own start timeout, else the agent default."""
-        spec = self.catalog[ai]
-        return spec.start_timeout if spec.start_timeout is not None else self.start_timeout
+    def start_timeout_for(self, declared: float | None) -> float:
+        """The AI's own start timeout (its image label), else the agent default."""
+        return declared if declared is not None else self.start_timeout
 
     def registry_auth(self) -> dict[str, str] | None:
         """Credentials for pulls (None: dockerd's client config of this user applies)."""
@@ -283,8 +199,8 @@ class AgentConfig(BaseModel):
         """The image of ``ai`` at ``version``, always inside ``<registry>/<namespace>/``.
 
         Raises ``ImageRefused`` (403) when a value would leave the registry/namespace
-        ('/', ':', '@', backslash, '..', whitespace), ``UnknownAi`` (404) when ``ai`` is not
-        in the catalog and ``InvalidField`` (422) for a tag Docker would not accept.
+        ('/', ':', '@', backslash, '..', whitespace) and ``InvalidField`` (422) for a name or
+        tag Docker would not accept. Whether the registry has it is the catalog's question.
         """
         for field, value in (("ai", ai), ("version", version)):
             if (
@@ -297,9 +213,8 @@ class AgentConfig(BaseModel):
                     f"{self.registry}/{self.namespace}/ (no '/', ':', '@', '..' or whitespace)",
                     field,
                 )
-        if ai not in self.catalog:
-            known = ", ".join(sorted(self.catalog)) or "none"
-            raise UnknownAi(f"ai: unknown AI {ai!r}; the catalog has: {known}", "ai")
+        if len(ai) > 40 or not AI_NAME.match(ai):
+            raise InvalidField(f"ai: {ai!r} is not an AI name ({AI_NAME_RULE})", "ai")
         if not TAG.match(version):
             raise InvalidField(
                 f"version: {version!r} is not a valid tag ([A-Za-z0-9_.-], at most 128)", "version"

@@ -1,7 +1,7 @@
 """Every Docker Engine API call of the agent, through the Docker SDK.
 
 Hardening is enforced here whatever the image says: uid/gid 10001, read-only root
-filesystem with tmpfs mounts from the catalog, all capabilities dropped,
+filesystem with the tmpfs mounts its manifest labels ask for, all capabilities dropped,
 no-new-privileges, memory (swap included), CPU and PID limits, ownership labels, the
 agent's network, and ports (loopback mode only) published on 127.0.0.1.
 """
@@ -29,17 +29,17 @@ from aidock.agent import (
     STARTED_AT_LABEL,
     VERSION_LABEL,
 )
-from aidock.agent.config import AgentConfig, AiSpec, ImageRef
+from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.errors import (
     DockerUnavailable,
     ImageNotFound,
     RegistryError,
     StartFailed,
 )
+from aidock.schemas.manifest import AiManifest
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
-SCHEMA_LABEL_KEY = "ai.aidock.schema-version"
 _UNREACHABLE_HINTS = (
     "connection refused",
     "dial tcp",
@@ -64,11 +64,6 @@ class ImageInfo:
     labels: dict[str, str]
     pulled: bool
 
-    @property
-    def schema_version(self) -> str | None:
-        """The ``ai.aidock.schema-version`` label the image declares, if any."""
-        return self.labels.get(SCHEMA_LABEL_KEY)
-
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -79,7 +74,7 @@ class RunSpec:
     version: str
     image: str
     started_at: str
-    spec: AiSpec
+    spec: AiManifest
 
     @property
     def name(self) -> str:
@@ -138,7 +133,7 @@ def run_kwargs(config: AgentConfig, run: RunSpec) -> dict[str, Any]:
             STARTED_AT_LABEL: run.started_at,
             INSTANCE_LABEL: run.instance_id,
         },
-        "environment": dict(spec.env),
+        "environment": {},
         "network": config.network,
         "restart_policy": {"Name": "no"},
         "ipc_mode": "private",
@@ -292,50 +287,36 @@ class DockerOps:
         with self._locks_guard:
             return self._pull_locks.setdefault(ref, threading.Lock())
 
-    def registry_digest(self, ref: ImageRef) -> str | None:
-        """The digest the registry has for ``ref`` (None when it cannot tell)."""
+    def local_image(self, reference: str) -> Any | None:
+        """The local image ``reference`` (``name@digest`` or ``name:tag``), if any."""
         try:
-            with _engine(f"asking the registry about {ref}"):
-                data = self.client.images.get_registry_data(
-                    str(ref), auth_config=self.config.registry_auth()
-                )
-        except APIError as exc:
-            log.info("registry data of %s unavailable (%s); pulling", ref, exc.explanation)
-            return None
-        return str(data.id) if data.id else None
-
-    def local_image(self, ref: ImageRef) -> Any | None:
-        """The local image tagged ``ref``, if any."""
-        try:
-            with _engine(f"inspecting {ref}"):
-                return self.client.images.get(str(ref))
+            with _engine(f"inspecting {reference}"):
+                return self.client.images.get(reference)
         except APIError:  # ImageNotFound included: not local (or unreadable): pull
             return None
 
-    def ensure_image(self, ref: ImageRef) -> ImageInfo:
-        """Make ``ref`` local; skip the pull when the local image has the registry's digest."""
-        with self._pull_lock(str(ref)):
-            digest = self.registry_digest(ref)
-            local = self.local_image(ref) if digest else None
-            if local is not None and f"{ref.name}@{digest}" in (
-                local.attrs.get("RepoDigests") or []
-            ):
-                log.info("%s is local with digest %s: no pull", ref, digest)
-                return ImageInfo(str(ref), local.id, digest, dict(local.labels or {}), False)
+    def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo:
+        """Make ``<ref.name>@<digest>`` local (pulled by digest unless it is already there).
+
+        The catalog read ``digest`` from the registry for ``ref``'s tag: pulling and running
+        by digest means the bytes that run are the ones it resolved, even if the tag moves.
+        """
+        pinned = f"{ref.name}@{digest}"
+        with self._pull_lock(pinned):
+            local = self.local_image(pinned)
+            if local is not None:
+                log.info("%s is local as %s: no pull", ref, digest)
+                return ImageInfo(pinned, local.id, digest, dict(local.labels or {}), False)
             started = time.monotonic()
             try:
-                with _engine(f"pulling {ref}"):
+                with _engine(f"pulling {pinned}"):
                     image = self.client.images.pull(
-                        ref.name, tag=ref.tag, auth_config=self.config.registry_auth()
+                        ref.name, tag=digest, auth_config=self.config.registry_auth()
                     )
             except APIError as exc:
                 raise classify_pull_error(ref, exc) from exc
-            repo_digests = image.attrs.get("RepoDigests") or []
-            pulled = next(
-                (d.split("@", 1)[1] for d in repo_digests if d.startswith(ref.name + "@")), digest
-            )
-            log.info("pulled %s (%s) in %.1fs", ref, pulled, time.monotonic() - started)
-            return ImageInfo(str(ref), image.id, pulled, dict(image.labels or {}), True)
+            log.info("pulled %s (%s) in %.1fs", ref, digest, time.monotonic() - started)
+            return ImageInfo(pinned, image.id, digest, dict(image.labels or {}), True)
 
     def run(self, run: RunSpec) -> ContainerInfo:
         """Create and start the container of ``run``; a failed start leaves nothing behind."""

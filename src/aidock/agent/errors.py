@@ -21,7 +21,13 @@ class ImageRefused(AgentError):
 
 
 class UnknownAi(AgentError):
-    """The AI is not in the catalog."""
+    """The registry has no such AI (repository) under the namespace."""
+
+    status = 404
+
+
+class UnknownVersion(AgentError):
+    """The AI has no such version (tag) in the registry; the message lists the versions."""
 
     status = 404
 
@@ -42,6 +48,22 @@ class TooManyInstances(AgentError):
     """``max_instances`` reached."""
 
     status = 429
+
+
+class InvalidManifest(AgentError):
+    """The image carries no valid AI manifest; ``label`` names the missing or bad label."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None, *, label: str) -> None:
+        super().__init__(message, field)
+        self.label = label
+
+
+class RegistryUnavailable(AgentError):
+    """The registry did not answer (down, or in maintenance)."""
+
+    status = 503
 
 
 class RegistryError(AgentError):

@@ -14,10 +14,11 @@ Policies:
   drops instances whose container exited and removes any container of this owner that
   the registry does not know (a start that crashed half-way).
 - **Adoption** (on start): containers named ``aidock-ai-*`` with this agent's owner label
-  are adopted when running, hardened as this agent would have run them, of an AI still in
-  the catalog, and ready (readiness probe 200 within 3 s), oldest first up to
-  ``max_instances``. Every other one is stopped and removed. Workers holding an adopted
-  instance go on unharmed; nothing is left behind by a crashed agent.
+  are adopted when running, hardened as this agent would have run them, carrying a valid
+  AI manifest (a container has its image's labels), and ready (readiness probe 200 within
+  3 s), oldest first up to ``max_instances``. Every other one is stopped and removed.
+  Workers holding an adopted instance go on unharmed; nothing is left behind by a crashed
+  agent.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from typing import Protocol
 import requests
 
 from aidock.agent import AI_LABEL, INSTANCE_LABEL, STARTED_AT_LABEL, VERSION_LABEL
-from aidock.agent.config import AgentConfig, AiSpec, ImageRef
+from aidock.agent.catalog import AiEntry, AiVersion
+from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, container_name
 from aidock.agent.errors import (
     AgentError,
@@ -46,8 +48,8 @@ from aidock.agent.errors import (
     UnknownInstance,
 )
 from aidock.agent.metrics import Metrics, reason_of
-from aidock.schemas import compatible
 from aidock.schemas.agent import InstanceOut
+from aidock.schemas.manifest import AiManifest, ManifestError
 
 log = logging.getLogger(__name__)
 ADOPT_PROBE_TIMEOUT = 3.0
@@ -56,11 +58,19 @@ LOG_TAIL_LINES = 20
 Prober = Callable[[str, float], bool]
 
 
+class Catalog(Protocol):
+    """What the manager needs from the registry (``RegistryCatalog``, or a fake)."""
+
+    def resolve(self, ai: str, tag: str) -> AiVersion: ...
+    def entry(self, ai: str) -> AiEntry: ...
+    def list(self) -> list[AiEntry]: ...
+
+
 class ContainerOps(Protocol):
     """What the manager needs from Docker (``DockerOps``, or a fake in unit tests)."""
 
     def ensure_network(self) -> None: ...
-    def ensure_image(self, ref: ImageRef) -> ImageInfo: ...
+    def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo: ...
     def run(self, run: RunSpec) -> ContainerInfo: ...
     def inspect(self, container_id: str) -> ContainerInfo | None: ...
     def logs(self, container_id: str, lines: int = LOG_TAIL_LINES) -> str: ...
@@ -138,7 +148,7 @@ class ReconcileReport:
     removed: list[str]
 
 
-def endpoint_of(config: AgentConfig, spec: AiSpec, info: ContainerInfo) -> str | None:
+def endpoint_of(config: AgentConfig, spec: AiManifest, info: ContainerInfo) -> str | None:
     """Base URL of the AI in ``info`` for this agent's endpoint mode."""
     if config.endpoint_mode == "network":
         return f"http://{info.name}:{spec.port}"
@@ -163,6 +173,7 @@ class InstanceManager:
         self,
         config: AgentConfig,
         ops: ContainerOps,
+        catalog: Catalog,
         *,
         probe: Prober = http_ready,
         metrics: Metrics | None = None,
@@ -171,6 +182,7 @@ class InstanceManager:
     ) -> None:
         self.config = config
         self.ops = ops
+        self.catalog = catalog
         self.probe = probe
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -253,13 +265,16 @@ class InstanceManager:
         ai = info.labels.get(AI_LABEL, "")
         instance_id = info.labels.get(INSTANCE_LABEL, "")
         version = info.labels.get(VERSION_LABEL, "")
-        spec = self.config.spec(ai)
         if not info.running:
             return None, f"it is {info.status}"
         if not info.hardened:
             return None, "not run as this agent runs AIs: " + "; ".join(info.problems)
-        if spec is None or not instance_id or not version:
-            return None, f"AI {ai!r} is not in the catalog or labels are missing"
+        if not ai or not instance_id or not version:
+            return None, "its ai, instance or version label is missing"
+        try:  # a container carries its image's labels: the manifest it was started by
+            spec = AiManifest.from_labels(info.labels)
+        except ManifestError as exc:
+            return None, f"no AI manifest: {exc}"
         if info.name != container_name(ai, instance_id):
             return None, "its name does not match its labels"
         endpoint = endpoint_of(self.config, spec, info)
@@ -275,7 +290,7 @@ class InstanceManager:
                 ai=ai,
                 version=version,
                 image=info.image,
-                digest=None,
+                digest=info.image.partition("@")[2] or None,
                 container_id=info.id,
                 container=info.name,
                 endpoint=endpoint,
@@ -292,15 +307,16 @@ class InstanceManager:
 
     def create(self, ai: str, version: str) -> Instance:
         """Start ``ai`` at ``version`` and return it once ready (see the module policies)."""
-        ref = self.config.image_for(ai, version)  # 403 / 404 / 422 before anything else
-        spec = self.config.catalog[ai]
+        ref = self.config.image_for(ai, version)  # 403 / 422 before anything else
         instance_id = new_instance_id()
         name = container_name(ai, instance_id)
         began = self.clock()
         try:
+            found = self.catalog.resolve(ai, version)  # 404 / 422 / 502 / 503
+            spec = found.require_manifest()
             self._reserve(name)
             try:
-                instance = self._start(ref, ai, version, spec, instance_id, name)
+                instance = self._start(ref, found.digest, spec, instance_id, name)
             finally:
                 with self._lock:
                     self._starting.discard(name)
@@ -328,20 +344,17 @@ class InstanceManager:
             return len(self._instances) + len(self._starting) >= self.config.max_instances
 
     def _start(
-        self, ref: ImageRef, ai: str, version: str, spec: AiSpec, instance_id: str, name: str
+        self, ref: ImageRef, digest: str, spec: AiManifest, instance_id: str, name: str
     ) -> Instance:
-        image = self.ops.ensure_image(ref)
-        declared = image.schema_version
-        if declared and not compatible(declared, spec.schema_version):
-            raise StartFailed(
-                f"{ref} declares schema {declared!r} but the catalog expects "
-                f"{spec.schema_version!r} for {ai!r}"
-            )
+        """Run the image by the digest the registry named (a moved tag never runs)."""
+        image = self.ops.ensure_image(ref, digest)
         started_at = utcnow()
-        run = RunSpec(instance_id, ai, version, str(ref), utc_iso(started_at), spec)
+        ai, version = ref.repository.rpartition("/")[2], ref.tag
+        run = RunSpec(instance_id, ai, version, image.ref, utc_iso(started_at), spec)
         info = self.ops.run(run)
         try:
-            endpoint = self._wait_ready(info, spec, self.config.start_timeout_of(ai))
+            timeout = self.config.start_timeout_for(spec.start_timeout)
+            endpoint = self._wait_ready(info, spec, timeout)
         except BaseException:
             self.ops.remove(info.id, graceful=False)
             raise
@@ -364,7 +377,7 @@ class InstanceManager:
         log.info("instance %s ready at %s (%s)", instance_id, endpoint, ref)
         return instance
 
-    def _wait_ready(self, info: ContainerInfo, spec: AiSpec, timeout: float) -> str:
+    def _wait_ready(self, info: ContainerInfo, spec: AiManifest, timeout: float) -> str:
         deadline = self.clock() + timeout
         endpoint = endpoint_of(self.config, spec, info)
         while True:
@@ -407,8 +420,8 @@ class InstanceManager:
             return list(self._instances.values())
 
     def running_by_ai(self) -> dict[str, int]:
-        """Number of ready instances per AI (every catalog AI listed)."""
-        counts = dict.fromkeys(self.config.catalog, 0)
+        """Number of ready instances per AI that has any."""
+        counts: dict[str, int] = {}
         for instance in self.list():
             counts[instance.ai] = counts.get(instance.ai, 0) + 1
         return counts

@@ -58,3 +58,38 @@ class HealthResponse(BaseModel):
     docker: bool
     instances: int
     owner_id: str
+
+
+class AiVersionOut(BaseModel):
+    """One version (tag) of an AI in the registry."""
+
+    version: str = Field(description="Image tag.")
+    usable: bool = Field(description="True when the image carries a valid AI manifest.")
+    digest: str = Field(description="Registry digest of the tag's manifest.")
+    size: int = Field(description="Bytes of the image's config and layers (compressed).")
+    created: AwareDatetime | None = None
+    schema_version: str | None = Field(
+        default=None, description="API the AI speaks (from its ai.aidock.schema-version label)."
+    )
+    port: int | None = Field(default=None, description="Container port of its API.")
+    memory: str | None = None
+    cpus: float | None = None
+    problem: str | None = Field(
+        default=None, description="Why an unusable version cannot run (the label at fault)."
+    )
+    label: str | None = Field(default=None, description="The missing or bad label.")
+
+
+class AiOut(BaseModel):
+    """An AI of the catalog: a repository ``<namespace>/<name>`` of the site registry."""
+
+    name: str
+    versions: list[AiVersionOut] = Field(description="Newest first.")
+
+
+class AiList(BaseModel):
+    """Answer of ``GET /v1/ais``."""
+
+    registry: str = Field(description="<host:port> the images are pulled from.")
+    namespace: str
+    ais: list[AiOut]
