@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wsgi import get_input_stream
 
 M = TypeVar("M", bound=BaseModel)
 # Builds the service's own 4xx exception from (status, message, field).
 Problem = Callable[..., Exception]
+READ_SIZE = 64 * 1024
 
 
 def json_error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
@@ -32,7 +34,7 @@ def register_error_handlers(app: Flask, *, max_body_bytes: int, log: logging.Log
         elif status == 405:
             message = f"method {request.method} is not allowed on {request.path}"
         elif status == 413:
-            message = f"request body exceeds the limit of {max_body_bytes} bytes"
+            message = too_large(max_body_bytes)
         else:
             message = exc.description or exc.name
         resp, status = json_error(status, message)
@@ -46,14 +48,46 @@ def register_error_handlers(app: Flask, *, max_body_bytes: int, log: logging.Log
         return json_error(500, f"internal server error ({type(exc).__name__})")
 
 
+def too_large(limit: int) -> str:
+    """The message of a 413 answer, naming the limit."""
+    return f"request body exceeds the limit of {limit} bytes"
+
+
+def read_body(limit: int | None, *, problem: Problem) -> bytes:
+    """The request body, refused with a 413 `problem` as soon as more than `limit` bytes arrive.
+
+    The limit holds for the bytes actually read, whether the body is sent with a
+    Content-Length or chunked. Werkzeug's MAX_CONTENT_LENGTH alone does not do that: when the
+    server terminates the input itself (``wsgi.input_terminated``: gunicorn always, werkzeug's
+    server for chunked bodies), ``request.get_data()`` ends quietly at the limit, so an oversize
+    chunked body was parsed cut short. Without a Content-Length and without a terminating
+    server there is no body to read (werkzeug's safe fallback).
+    """
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        raise problem(413, too_large(limit))
+    stream = get_input_stream(request.environ, max_content_length=None)
+    body = bytearray()
+    while True:
+        want = READ_SIZE if limit is None else min(READ_SIZE, limit + 1 - len(body))
+        chunk = stream.read(want)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if limit is not None and len(body) > limit:
+            raise problem(413, too_large(limit))
+
+
 def parse_json_body(model: type[M], *, problem: Problem, max_bytes: int | None = None) -> M:
-    """The request's JSON body as `model`; any fault raises `problem` with a 4xx naming it."""
+    """The request's JSON body as `model`; any fault raises `problem` with a 4xx naming it.
+
+    The body may be at most `max_bytes` long, or the app's ``MAX_CONTENT_LENGTH`` without it.
+    """
     if not request.is_json:
         got = request.mimetype or "none"
         raise problem(415, f"Content-Type must be application/json (got {got})")
-    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise problem(413, f"request body exceeds the limit of {max_bytes} bytes")
+    limit = max_bytes if max_bytes is not None else request.max_content_length
+    raw = read_body(limit, problem=problem)
     if not raw.strip():
         raise problem(400, "request body is empty; expected a JSON object")
     try:
