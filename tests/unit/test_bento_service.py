@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from http_bodies import long_string, padded, post_chunked, post_sized, too_large
 
 pytest.importorskip("bentoml")
 import bentoml
@@ -23,6 +24,7 @@ import bentoml
 from aidock.ais.categorization import CategorizationAI
 from aidock.ais.corpus import CATEGORIES, Document, generate
 from aidock.ais.extraction import ExtractionAI
+from aidock.bento.body_limit import MAX_BODY_BYTES
 from aidock.bento.build import BentoBuild, save_bento
 from aidock.bento.service import AI_NAME_ENV, BentoIdentity, field_error, info_app
 from aidock.cli import EXIT_OK, main
@@ -269,6 +271,21 @@ def test_bad_payloads_name_the_field(
         assert error["field"] == field
         assert message in error["error"]
         assert all("url" not in d for d in error["detail"])
+
+
+@pytest.mark.parametrize(
+    ("name", "route"), [("extraction", "/extract"), ("categorization", "/categorize")]
+)
+def test_bodies_over_the_limit_are_413_chunked_or_not(
+    servers: dict[str, Server], name: str, route: str
+) -> None:
+    url, doc = servers[name].url, {"text": generate(1, 3)[0].text}
+    for chunks in (long_string("text", 4 * MAX_BODY_BYTES), padded(doc, MAX_BODY_BYTES + 1)):
+        assert post_chunked(url, route, chunks) == (413, too_large(MAX_BODY_BYTES))
+    resp = post_sized(url, route, b"".join(padded(doc, MAX_BODY_BYTES + 1)))
+    assert (resp.status_code, resp.json()) == (413, too_large(MAX_BODY_BYTES))
+    status, answer = post_chunked(url, route, padded(doc, MAX_BODY_BYTES))
+    assert status == 200, answer
 
 
 def test_field_error_leaves_other_answers_alone() -> None:

@@ -18,7 +18,8 @@ model digest; the name is ``$AIDOCK_AI_NAME``, which the image sets to the name 
 imported under, else the Bento's own) and makes validation errors name the field: BentoML
 answers them with 400 and a generic message; here they are
 ``422 {"error": "text: ...", "field": "text"}`` (400 for a body that is not JSON), like the
-other aidock AIs.
+other aidock AIs. It also limits request bodies to ``MAX_BODY_BYTES`` as received, chunked or
+not (``aidock.bento.body_limit``): 413 beyond, where BentoML would read any body whole.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from starlette.routing import Route
 from aidock.ais.base import AI
 from aidock.ais.categorization import CategorizationAI
 from aidock.ais.extraction import ExtractionAI
+from aidock.bento.body_limit import BodyLimitMiddleware
 from aidock.schemas.bento import (
     CategorizationRequest,
     CategorizationResponse,
@@ -174,11 +176,12 @@ def info_app(identity: BentoIdentity) -> Starlette:
 
 
 def finish(svc: bentoml.Service[Any]) -> bentoml.Service[Any]:
-    """Add ``GET /info`` and field-naming validation errors to a document service."""
+    """Add ``GET /info``, the body limit and field-naming validation errors to a service."""
     inner = svc.inner
     if not issubclass(inner, DocumentService):
         raise TypeError(f"{inner.__name__} is not a DocumentService")
     svc.mount_asgi_app(info_app(inner.identity), path="/", name="aidock-info")
+    svc.add_asgi_middleware(BodyLimitMiddleware)  # 413 on the bytes received, chunked or not
     svc.add_asgi_middleware(FieldErrorMiddleware, routes=[inner.api_route])
     return svc
 
