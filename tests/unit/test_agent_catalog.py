@@ -17,7 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from aidock.agent.catalog import RegistryCatalog
+from aidock.agent.catalog import RegistryCatalog, _created
 from aidock.agent.errors import (
     InvalidManifest,
     RegistryError,
@@ -252,3 +252,22 @@ def test_registry_down_is_503_with_a_message() -> None:
     assert err.value.status == 503
     with pytest.raises(RegistryUnavailable):
         cat.resolve("mycat", "1")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30T01:19:32.111294875Z", "2026-11-30T01:19:32.111294+00:00"),
+        ("2026-11-30T01:19:32Z", "2026-11-30T01:19:32+00:00"),
+        ("2026-11-30T01:19:32.5+02:00", "2026-11-30T01:19:32.500000+02:00"),
+        ("2026-11-30T01:19:32", "2026-11-30T01:19:32+00:00"),
+    ],
+)
+def test_created_times_are_timezone_aware(text: str, expected: str) -> None:
+    assert _created(text) is not None
+    assert _created(text).isoformat() == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text", [None, "", "yesterday", 5])
+def test_unreadable_created_times_are_none(text: object) -> None:
+    assert _created(text) is None

@@ -22,6 +22,7 @@ and pulls artifacts, no catalog/config reading helpers worth its dependencies),
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -61,6 +62,7 @@ _INDEX_TYPES = {
     "application/vnd.docker.distribution.manifest.list.v2+json",
 }
 SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)?$")
 CONFIG_CACHE = 2048
 PAGE = 1000
 WORKERS = 8
@@ -337,18 +339,14 @@ def _platform(manifests: list[dict[str, Any]]) -> str | None:
 
 
 def _created(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
+    """An image config's ``created`` (Go's RFC 3339 with nanoseconds) as an aware datetime."""
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if match is None:
         return None
+    base, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z", "z") else zone
     try:
-        # Go writes nanoseconds; Python's fromisoformat takes microseconds.
-        head, dot, rest = text.replace("Z", "+00:00").partition(".")
-        if dot:
-            digits = "".join(c for c in rest if c.isdigit())
-            rest = digits[:6] + rest[len(digits) :]
-            text = f"{head}.{rest}"
-        else:
-            text = head
-        return datetime.fromisoformat(text)
+        return datetime.fromisoformat(f"{base}{(fraction or '')[:7]}{zone}")
     except ValueError:
         return None
 
