@@ -50,6 +50,7 @@ IMAGE = f"{REGISTRY}/aidock/{AI}:{VERSION}"
 AI_PORT = "3000/tcp"
 REGISTRY_USER = "aidock"
 PASSWORD_FILE = ROOT / ".secrets" / f"registry-{REGISTRY_USER}.password"
+CA_FILE = Path("/etc/aidock/pki/ca.crt")
 BATCH_DOCS = 1000
 BATCH_SEED = 31
 BATCH_CONCURRENCY = 4
@@ -106,6 +107,7 @@ class BenchAgent:
                 "token_file": token_file,
                 "registry_username": REGISTRY_USER,
                 "registry_password_file": PASSWORD_FILE,
+                "registry_ca_file": CA_FILE,
                 "max_instances": 2,
                 "idle_ttl": 0,
             }
@@ -409,8 +411,9 @@ COLDPATH = Part(
     headline=_coldpath_rows,
     notes=(
         "agent: from just before `POST /v1/instances` until the first `POST /extract` on the "
-        "returned endpoint answers 200. The agent checks the registry's digest (the image is "
-        "local, so nothing is pulled), creates and starts the container hardened (uid 10001, "
+        "returned endpoint answers 200. The agent reads the tag's digest and run contract "
+        "(labels) from the registry API (the image is local by that digest, so nothing is "
+        "pulled), creates and starts the container hardened (uid 10001, "
         "read-only, cap-drop ALL, no-new-privileges, 1 GiB, 1 CPU, 256 pids), polls its "
         "`/readyz` every 100 ms and answers 201 once it is 200; then the call is made.",
         "floor: the same image created and started directly with the same options (no agent, "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 from docker.models.containers import Container
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +29,14 @@ REGISTRY_CONTAINER = "aidock-registry-registry-1"
 RAG_CONTAINER = "aidock-rag-rag-1"
 BENTO_CONTAINERS = ["aidock-extraction-extraction-1", "aidock-categorization-categorization-1"]
 AGENT_CONTAINER = "aidock-agent-agent-1"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,3 +82,21 @@ def aidock(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def delete_repository(name: str, password: str) -> None:
+    """Delete every tag of aidock/<name> from the registry (garbage collection reclaims it)."""
+    auth = (REGISTRY_USER, password)
+    base = f"{REGISTRY_URL}/v2/aidock/{name}"
+    tags = requests.get(f"{base}/tags/list", auth=auth, verify=CA_FILE, timeout=10)
+    for tag in (tags.json().get("tags") or []) if tags.status_code == 200 else []:
+        head = requests.head(
+            f"{base}/manifests/{tag}",
+            auth=auth,
+            verify=CA_FILE,
+            headers={"Accept": MANIFEST_TYPES},
+            timeout=10,
+        )
+        digest = head.headers.get("Docker-Content-Digest")
+        if digest:
+            requests.delete(f"{base}/manifests/{digest}", auth=auth, verify=CA_FILE, timeout=10)

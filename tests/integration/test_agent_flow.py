@@ -22,23 +22,19 @@ from typing import Any
 import docker
 import pytest
 import requests
+from conftest import CA_FILE, REGISTRY, REGISTRY_USER, REPO, delete_repository
 from docker.errors import NotFound
 from flask import Flask
 from werkzeug.serving import make_server
 
-from aidock.agent.app import create_app, get_manager
+from aidock.agent.app import create_app, get_manager, make_catalog
 from aidock.agent.config import AgentConfig
 from aidock.agent.docker_ops import DockerOps
 from aidock.agent.instances import InstanceManager
 from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, main
 from aidock.worker.run import RunOptions, run_batch
 
-REPO = Path(__file__).resolve().parents[2]
 SECRETS = REPO / ".secrets"
-REGISTRY = "localhost:5000"
-REGISTRY_URL = f"https://{REGISTRY}"
-REGISTRY_USER = "aidock"
-CA_FILE = Path("/etc/aidock/pki/ca.crt")
 RUN = secrets.token_hex(4)
 OWNER_PREFIX = f"aidock-dev-agent-it-{RUN}"
 NETWORK = f"aidock-dev-agent-net-{RUN}"
@@ -84,24 +80,12 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def registry_settings() -> dict[str, Any]:
-    """Credentials from .secrets when the registry takes them; else dockerd's client login.
-
-    (A redeploy of the registry from another clone rotates the password; the daemon user's
-    ``docker login`` then still holds the current one.)
-    """
-    password_file = SECRETS / f"registry-{REGISTRY_USER}.password"
-    try:
-        resp = requests.get(
-            f"{REGISTRY_URL}/v2/",
-            auth=(REGISTRY_USER, password_file.read_text().strip()),
-            verify=str(CA_FILE),
-            timeout=10,
-        )
-        if resp.status_code == 200:
-            return {"registry_username": REGISTRY_USER, "registry_password_file": password_file}
-    except (OSError, requests.RequestException):
-        pass
-    return {}
+    """The registry's credentials and CA: the agent reads the catalog over its API."""
+    return {
+        "registry_username": REGISTRY_USER,
+        "registry_password_file": SECRETS / f"registry-{REGISTRY_USER}.password",
+        "registry_ca_file": CA_FILE,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -216,12 +200,14 @@ def test_request_call_terminate(agent: Agent, docker_client: docker.DockerClient
 
 
 def test_local_image_with_the_registry_digest_is_not_pulled(agent: Agent) -> None:
+    found = make_catalog(agent.config).resolve("rag", "0.1.0")
     ops = DockerOps(agent.config)
     try:
-        info = ops.ensure_image(agent.config.image_for("rag", "0.1.0"))
+        info = ops.ensure_image(agent.config.image_for("rag", "0.1.0"), found.digest)
     finally:
         ops.close()
-    assert info.pulled is False and info.digest and info.schema_version == "rag/v1"
+    assert info.pulled is False and info.digest == found.digest
+    assert info.labels["ai.aidock.schema-version"] == "rag/v1"
 
 
 @pytest.mark.parametrize(
@@ -231,7 +217,7 @@ def test_local_image_with_the_registry_digest_is_not_pulled(agent: Agent) -> Non
         ({"ai": "localhost:5000/other/rag", "version": "0.1.0"}, 403, "ai", "outside"),
         ({"ai": "rag", "version": "0.1.0@sha256:" + "0" * 64}, 403, "version", "outside"),
         ({"ai": "ocr", "version": "1.0"}, 404, "ai", "unknown AI"),
-        ({"ai": "rag", "version": "9.9.9"}, 404, "version", "has no image"),
+        ({"ai": "rag", "version": "9.9.9"}, 404, "version", "versions: 0.1.0"),
         ({"ai": "rag"}, 422, "version", "version: Field required"),
         ({"ai": 7, "version": "0.1.0"}, 422, "ai", "ai: Input should be a valid string"),
         ({"ai": "rag", "version": "0.1.0", "gpu": True}, 422, "gpu", "gpu:"),
@@ -346,13 +332,26 @@ def test_agent_restart_adopts_running_instances_and_removes_dead_ones(
 
 
 def test_start_timeout_leaves_no_container(
-    make_config: Callable[..., AgentConfig], docker_client: docker.DockerClient
+    make_config: Callable[..., AgentConfig],
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+    registry_password: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """The AI's own start timeout comes from its image's ai.aidock.start-timeout label."""
     config = make_config(new_owner())
-    catalog = dict(config.catalog)
-    catalog["rag"] = catalog["rag"].model_copy(update={"start_timeout": 0.5})
-    with serve(config.model_copy(update={"catalog": catalog})) as slow:
-        resp = slow.post(RAG)
+    context = tmp_path / "slow"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {REGISTRY}/aidock/rag:0.1.0\n")
+    ref = f"{REGISTRY}/aidock/itest-slow-rag"
+    docker_client.images.build(
+        path=str(context), tag=f"{ref}:1", labels={"ai.aidock.start-timeout": "0.5"}, rm=True
+    )
+    for line in docker_client.images.push(ref, tag="1", stream=True, decode=True):
+        assert "error" not in line, line
+    request.addfinalizer(lambda: delete_repository("itest-slow-rag", registry_password))
+    with serve(config) as slow:
+        resp = slow.post({"ai": "itest-slow-rag", "version": "1"})
         assert resp.status_code == 504, resp.text
         assert "not ready within 0.5s" in resp.json()["error"]
         assert owned(docker_client, config.owner_id) == []
@@ -395,4 +394,4 @@ def test_worker_exits_3_when_the_registry_is_unreachable(
         )  # fmt: skip
     assert code == EXIT_UNREACHABLE
     err = capsys.readouterr().err
-    assert f"the registry localhost:{port} is not reachable" in err
+    assert f"the registry https://localhost:{port} is not reachable" in err

@@ -57,8 +57,10 @@ def test_agent_is_hardened_with_the_socket_group_only(docker_client: docker.Dock
         "aidock-agent_api",
         "aidock-agent_control",
         "aidock-ai",
+        "aidock-registry",
     ]
     assert docker_client.networks.get("aidock-ai").attrs["Internal"] is True
+    assert docker_client.networks.get("aidock-registry").attrs["Internal"] is True
 
 
 def test_only_the_agent_gets_the_docker_socket() -> None:

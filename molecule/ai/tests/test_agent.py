@@ -1,5 +1,6 @@
-"""agent: its image is in the registry, its stack runs hardened and token-protected, and it
-starts, hands out and terminates an AI from the scenario's registry."""
+"""agent: its image is in the registry, its stack runs hardened and token-protected, it lists
+the AIs of the scenario's registry, starts, hands out and terminates one, and runs a custom AI
+pushed while it runs, by the run contract its labels declare."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from testhost import HARDENED, hosts, http, inspect, inspected
 
 testinfra_hosts = hosts()
 
-IMAGE = "localhost:5000/aidock/agent:0.1.0"
+IMAGE = "localhost:5000/aidock-platform/agent:0.1.0"
 CONTAINER = "aidock-agent-agent-1"
 API = "http://127.0.0.1:8700"
 TOKEN = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "agent.token").read_text().strip()
@@ -72,14 +73,14 @@ def test_unknown_ai_is_refused(host):
     assert "nope" in body["error"]
 
 
-def test_missing_image_fails_with_the_registry_named(host):
+def test_missing_version_lists_the_versions(host):
     # The registry answers (with the agent's credentials) that it has no such tag.
     status, body = http(
         host, "POST", f"{API}/v1/instances", {"ai": "rag", "version": "0.0.0-missing"}, AUTH
     )
     assert status == 404
     assert body["field"] == "version"
-    assert "localhost:5000/aidock/rag:0.0.0-missing" in body["error"]
+    assert "versions: 0.1.0" in body["error"]
     assert host.check_output("docker ps -aq --filter label=ai.aidock.owner=aidock-agent") == ""
 
 
@@ -106,3 +107,31 @@ def test_agent_starts_an_ai_from_the_registry_and_terminates_it(host):
     gone = host.run(f"docker inspect {body['container']}")
     assert gone.rc != 0
     assert json.loads(gone.stdout or "[]") == []
+
+
+def test_catalog_lists_the_registry(host):
+    status, body = http(host, "GET", f"{API}/v1/ais", headers=AUTH)
+    assert status == 200, body
+    names = {ai["name"]: ai for ai in body["ais"]}
+    assert "agent" not in names  # the agent image is outside the AI namespace
+    rag = names["rag"]["versions"][0]
+    assert (rag["version"], rag["usable"], rag["schema_version"]) == ("0.1.0", True, "rag/v1")
+
+
+def test_a_custom_ai_pushed_now_runs_by_its_labels(host):
+    """A new image in the namespace is requestable at once; its labels size the container."""
+    build = (
+        "set -e; d=$(mktemp -d); echo 'FROM localhost:5000/aidock/rag:0.1.0' > $d/Dockerfile;"
+        " docker build -q -t localhost:5000/aidock/custom-rag:1"
+        " --label ai.aidock.memory=640m --label ai.aidock.pids=128 $d >/dev/null;"
+        " docker push -q localhost:5000/aidock/custom-rag:1 >/dev/null; rm -rf $d"
+    )
+    host.check_output(build)
+    custom = {"ai": "custom-rag", "version": "1"}
+    status, body = http(host, "POST", f"{API}/v1/instances", custom, AUTH)
+    assert status == 201, body
+    config = inspect(host, body["container"])["HostConfig"]
+    assert (config["Memory"], config["PidsLimit"]) == (640 * 1024 * 1024, 128)
+    assert config["ReadonlyRootfs"] is True and config["CapDrop"] == ["ALL"]
+    status, _ = http(host, "DELETE", f"{API}/v1/instances/{body['id']}", headers=AUTH)
+    assert status == 204

@@ -1,0 +1,317 @@
+"""Catalog suite: ``GET /v1/ais`` with 50 AIs x 3 versions in the site registry.
+
+Setup pushes 150 small images straight through the registry API (one shared 1 KiB layer, a
+config blob carrying a valid AI manifest, a schema2 manifest per tag) under
+``aidock/bench-cat-NN``, and deletes their tags at the end (``playbooks/registry_gc.yml``
+reclaims the space). Measured, same run:
+
+- cold: a fresh ``RegistryCatalog`` (nothing cached) lists everything, as a restarted agent
+  does on its first ``GET /v1/ais``; the reference is the same crawl done sequentially with
+  one request at a time and no cache;
+- refresh: the listing's TTL expired but the config blobs are cached (every 10 s in use);
+- warm: ``GET /v1/ais`` on the deployed agent within its TTL, against ``GET /healthz`` of the
+  same agent (the HTTP floor of that server).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from aidock.agent.catalog import MANIFEST_ACCEPT, RegistryCatalog
+from aidock.schemas.manifest import AiManifest
+from bench.common import ROOT, BenchError, Context, fmt_ms, fmt_ratio, log, md_table, ratio, summary
+from bench.report import Part, Suite
+
+REGISTRY_URL = "https://localhost:5000"
+CA_FILE = "/etc/aidock/pki/ca.crt"
+REGISTRY_USER = "aidock"
+PASSWORD_FILE = ROOT / ".secrets" / f"registry-{REGISTRY_USER}.password"
+TOKEN_FILE = ROOT / ".secrets" / "agent.token"
+AGENT_URL = "http://127.0.0.1:8700"
+NAMESPACE = "aidock"
+PREFIX = "bench-cat-"
+AIS, VERSIONS = 50, 3
+WARM_REQUESTS = 100
+COLD_RUNS = 3
+V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST = AiManifest(schema_version="categorization/v1", port=3000, memory="256m", pids=64)
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _layer() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("bench.txt")
+        payload = b"aidock catalog benchmark\n" * 40
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+class Registry:
+    """Just enough of the Distribution API to push and delete the bench images."""
+
+    def __init__(self) -> None:
+        if not PASSWORD_FILE.is_file():
+            raise BenchError(f"{PASSWORD_FILE} is missing: run `make deploy` first")
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = CA_FILE
+        self.session.auth = (REGISTRY_USER, PASSWORD_FILE.read_text().strip())
+
+    def _blob(self, repo: str, data: bytes) -> str:
+        digest = _digest(data)
+        base = f"{REGISTRY_URL}/v2/{repo}/blobs"
+        if self.session.head(f"{base}/{digest}", timeout=30).status_code == 200:
+            return digest
+        start = self.session.post(f"{base}/uploads/", timeout=30)
+        if start.status_code != 202:
+            raise BenchError(f"upload to {repo} refused: HTTP {start.status_code} {start.text}")
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = REGISTRY_URL + location
+        sep = "&" if "?" in location else "?"
+        done = self.session.put(
+            f"{location}{sep}digest={digest}",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=30,
+        )
+        if done.status_code != 201:
+            raise BenchError(f"blob upload to {repo} failed: HTTP {done.status_code} {done.text}")
+        return digest
+
+    def push(self, repo: str, tag: str, labels: dict[str, str], layer: bytes) -> None:
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": f"2026-11-30T00:00:{len(tag):02d}Z",
+                "config": {"Labels": labels},
+                "rootfs": {"type": "layers", "diff_ids": [_digest(gzip.decompress(layer))]},
+            }
+        ).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": V2,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "digest": self._blob(repo, config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "digest": self._blob(repo, layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        resp = self.session.put(
+            f"{REGISTRY_URL}/v2/{repo}/manifests/{tag}",
+            data=manifest,
+            headers={"Content-Type": V2},
+            timeout=30,
+        )
+        if resp.status_code != 201:
+            raise BenchError(f"manifest {repo}:{tag} refused: HTTP {resp.status_code} {resp.text}")
+
+    def delete(self, repo: str) -> None:
+        tags = self.session.get(f"{REGISTRY_URL}/v2/{repo}/tags/list", timeout=30)
+        for tag in (tags.json().get("tags") or []) if tags.status_code == 200 else []:
+            head = self.session.head(
+                f"{REGISTRY_URL}/v2/{repo}/manifests/{tag}",
+                headers={"Accept": MANIFEST_ACCEPT},
+                timeout=30,
+            )
+            digest = head.headers.get("Docker-Content-Digest")
+            if digest:
+                self.session.delete(f"{REGISTRY_URL}/v2/{repo}/manifests/{digest}", timeout=30)
+
+    def crawl_sequentially(self) -> int:
+        """The reference: every AI's labels read one request at a time, nothing cached."""
+        reads = 0
+        repos = self.session.get(f"{REGISTRY_URL}/v2/_catalog?n=10000", timeout=30).json()
+        for repo in repos.get("repositories") or []:
+            if repo.rpartition("/")[0] != NAMESPACE:
+                continue
+            tags = self.session.get(f"{REGISTRY_URL}/v2/{repo}/tags/list", timeout=30).json()
+            for tag in tags.get("tags") or []:
+                manifest = self.session.get(
+                    f"{REGISTRY_URL}/v2/{repo}/manifests/{tag}",
+                    headers={"Accept": MANIFEST_ACCEPT},
+                    timeout=30,
+                ).json()
+                config = (manifest.get("config") or {}).get("digest")
+                if config:
+                    self.session.get(f"{REGISTRY_URL}/v2/{repo}/blobs/{config}", timeout=30)
+                    reads += 1
+        return reads
+
+
+@contextmanager
+def bench_images() -> Iterator[Registry]:
+    registry = Registry()
+    layer = _layer()
+    repos = [f"{NAMESPACE}/{PREFIX}{n:02d}" for n in range(AIS)]
+    started = time.perf_counter()
+    try:
+        for repo in repos:
+            for v in range(VERSIONS):
+                labels = {**MANIFEST.to_labels(), "ai.aidock.bench": f"{repo}:{v}"}
+                registry.push(repo, f"1.{v}.0", labels, layer)
+        log(f"catalog: pushed {AIS * VERSIONS} images in {time.perf_counter() - started:.1f}s")
+        yield registry
+    finally:
+        for repo in repos:
+            registry.delete(repo)
+
+
+def _catalog() -> RegistryCatalog:
+    password = PASSWORD_FILE.read_text().strip()
+    return RegistryCatalog(
+        REGISTRY_URL,
+        NAMESPACE,
+        auth=lambda: (REGISTRY_USER, password),
+        ca_file=Path(CA_FILE),
+        ttl=0,
+    )
+
+
+def _count(entries: list[Any]) -> int:
+    return sum(len(e.versions) for e in entries if e.name.startswith(PREFIX))
+
+
+def run_listing(ctx: Context) -> dict[str, Any]:
+    """Cold, refresh and warm listing times with 50 x 3 images pushed."""
+    if not TOKEN_FILE.is_file():
+        raise BenchError(f"{TOKEN_FILE} is missing: run `make deploy` first")
+    agent = requests.Session()
+    agent.headers["Authorization"] = f"Bearer {TOKEN_FILE.read_text().strip()}"
+    with bench_images() as registry:
+        cold: list[float] = []
+        refresh: list[float] = []
+        for _ in range(COLD_RUNS):
+            catalog = _catalog()
+            t0 = time.perf_counter()
+            entries = catalog.list()
+            cold.append(time.perf_counter() - t0)
+            if _count(entries) != AIS * VERSIONS:
+                raise BenchError(f"cold listing found {_count(entries)} bench versions")
+            t0 = time.perf_counter()
+            catalog.list()  # ttl=0: read again, config blobs cached
+            refresh.append(time.perf_counter() - t0)
+        sequential: list[float] = []
+        for _ in range(COLD_RUNS):
+            t0 = time.perf_counter()
+            reads = registry.crawl_sequentially()
+            sequential.append(time.perf_counter() - t0)
+        # The deployed agent: first call may refresh its listing; then within the TTL.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            body = agent.get(f"{AGENT_URL}/v1/ais", timeout=60).json()
+            found = sum(len(a["versions"]) for a in body["ais"] if a["name"].startswith(PREFIX))
+            if found == AIS * VERSIONS:
+                break
+            time.sleep(1)
+        else:
+            raise BenchError("the deployed agent never listed the bench images")
+        warm: list[float] = []
+        floor: list[float] = []
+        for i in range(WARM_REQUESTS):
+            t0 = time.perf_counter()
+            resp = agent.get(f"{AGENT_URL}/v1/ais", timeout=60)
+            elapsed = time.perf_counter() - t0
+            resp.raise_for_status()
+            if i:  # the first may be a refresh
+                warm.append(elapsed)
+            t0 = time.perf_counter()
+            agent.get(f"{AGENT_URL}/healthz", timeout=60).raise_for_status()
+            floor.append(time.perf_counter() - t0)
+        size = len(resp.content)
+    return {
+        "ais": AIS,
+        "versions": VERSIONS,
+        "config_reads_sequential": reads,
+        "cold_s": summary(cold),
+        "refresh_s": summary(refresh),
+        "sequential_s": summary(sequential),
+        "warm_s": summary(warm),
+        "healthz_s": summary(floor),
+        "response_bytes": size,
+        "cold_vs_sequential": ratio(summary(cold)["median"], summary(sequential)["median"]),
+        "warm_p95_vs_healthz_p95": ratio(summary(warm)["p95"], summary(floor)["p95"]),
+        "goals": {"warm_p95_s": 0.2, "cold_s": 3.0},
+    }
+
+
+def render_listing(result: dict[str, Any]) -> str:
+    rows = [
+        ["cold: fresh catalog lists everything", fmt_ms(result["cold_s"]["median"]),
+         fmt_ms(result["cold_s"]["max"]), "<= 3 s",
+         fmt_ratio(result["cold_vs_sequential"]) + " of the sequential crawl"],
+        ["refresh: TTL expired, configs cached", fmt_ms(result["refresh_s"]["median"]),
+         fmt_ms(result["refresh_s"]["max"]), "", ""],
+        ["reference: sequential crawl, no cache", fmt_ms(result["sequential_s"]["median"]),
+         fmt_ms(result["sequential_s"]["max"]), "", "1.00x"],
+        ["warm: GET /v1/ais on the deployed agent", fmt_ms(result["warm_s"]["median"]),
+         fmt_ms(result["warm_s"]["p95"]) + " (p95)", "p95 <= 200 ms",
+         fmt_ratio(result["warm_p95_vs_healthz_p95"]) + " of /healthz p95"],
+        ["floor: GET /healthz on the same agent", fmt_ms(result["healthz_s"]["median"]),
+         fmt_ms(result["healthz_s"]["p95"]) + " (p95)", "", ""],
+    ]  # fmt: skip
+    table = md_table(["what", "median", "max / p95", "goal", "vs reference"], rows)
+    return (
+        f"{result['ais']} AIs x {result['versions']} versions "
+        f"({result['ais'] * result['versions']} images) pushed for the run; the warm answer "
+        f"is {result['response_bytes'] / 1000:.0f} kB of JSON.\n\n{table}\n"
+    )
+
+
+def _listing_rows(result: dict[str, Any]) -> list[list[str]]:
+    return [
+        ["catalog cold (150 images)", fmt_ms(result["cold_s"]["median"]), "<= 3 s"],
+        ["catalog warm p95", fmt_ms(result["warm_s"]["p95"]), "<= 200 ms"],
+    ]
+
+
+LISTING = Part(
+    name="listing",
+    title="GET /v1/ais with 50 AIs x 3 versions",
+    run=run_listing,
+    render=render_listing,
+    headline=_listing_rows,
+    notes=(
+        "Images are pushed through the registry API (one shared 1 KiB layer, a config blob "
+        "with a valid ai.aidock.* label set, a schema2 manifest per tag) and their tags "
+        "deleted afterwards. The registry is the site's (TLS with the site CA, htpasswd).",
+        "cold: `RegistryCatalog.list()` of a new instance in the benchmark's process: "
+        "`/v2/_catalog`, 50 tag lists, 150 manifests and 150 config blobs, 8 requests in "
+        "flight on keep-alive connections. reference: the same reads one at a time.",
+        "warm: the deployed agent (its container, network mode) answering from its listing "
+        "cache (agent_catalog_ttl, 10 s); /healthz of the same agent is the server's floor.",
+    ),
+)
+
+CATALOG = Suite(
+    name="catalog",
+    title="AI catalog benchmarks",
+    description="The registry as the AI catalog: listing cost with 150 images.",
+    parts=(LISTING,),
+)
