@@ -380,6 +380,30 @@ def test_healthz_degraded_when_docker_does_not_answer(client: FlaskClient, ops: 
     assert resp.status_code == 503 and resp.json["status"] == "degraded"
 
 
+def test_a_dockerd_restart_seen_through_the_api(
+    config: AgentConfig, ops: FakeOps, probe: Probe
+) -> None:
+    app = make(config, ops, probe)
+    client = app.test_client()
+    first, second = start(client).json, start(client).json
+    ops.docker_up = False  # dockerd restarts; the AIs keep running (live-restore)
+    health = client.get("/healthz")
+    assert (health.status_code, health.json["docker"]) == (503, False)
+    assert client.get(f"/v1/instances/{first['id']}", headers=AUTH).status_code == 200
+    assert start(client).status_code == 503
+    gone = client.delete(f"/v1/instances/{second['id']}", headers=AUTH)
+    assert gone.status_code == 503 and gone.headers["Retry-After"] == "5"
+    assert "removed as soon as Docker answers again" in gone.json["error"]
+    listed = client.get("/v1/instances", headers=AUTH).json["instances"]
+    assert [i["id"] for i in listed] == [first["id"]]
+
+    ops.docker_up = True
+    assert get_manager(app).check_docker() is True  # what the supervisor does every 2 s
+    assert client.get("/healthz").status_code == 200
+    assert client.delete(f"/v1/instances/{second['id']}", headers=AUTH).status_code == 404
+    assert [c.name for c in ops.containers.values()] == [first["container"]]
+
+
 def test_unknown_routes_and_methods(client: FlaskClient) -> None:
     assert client.get("/nope").status_code == 404
     resp = client.put("/v1/instances", headers=AUTH, json=RAG)

@@ -24,7 +24,7 @@ from aidock.agent import CONTAINER_PREFIX
 from aidock.agent.catalog import AiEntry, AiVersion
 from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, run_kwargs
-from aidock.agent.errors import AgentError, UnknownAi, UnknownVersion
+from aidock.agent.errors import AgentError, DockerUnavailable, UnknownAi, UnknownVersion
 from aidock.schemas.manifest import AiManifest, ManifestError
 
 TOKEN = "unit-test-token-0123456789abcdef"
@@ -190,7 +190,11 @@ class Server:
 
 
 class FakeOps:
-    """In-memory ``ContainerOps``; ``serve=True`` runs a fake AI per container."""
+    """In-memory ``ContainerOps``; ``serve=True`` runs a fake AI per container.
+
+    ``docker_up = False`` is a daemon that does not answer (dockerd restarting): ``ping``
+    says False and every other call raises ``DockerUnavailable``; containers keep running.
+    """
 
     def __init__(
         self,
@@ -211,15 +215,25 @@ class FakeOps:
         self.networks = 0
         self.run_error: Exception | None = None
         self.exit_on_start = False
+        self.docker_up = True
         self._ports = itertools.count(40001)
         self.lock = threading.Lock()
 
+    def _answer(self) -> None:
+        if not self.docker_up:
+            raise DockerUnavailable("the Docker daemon did not answer: connection refused")
+
     # ContainerOps
 
+    def ping(self) -> bool:
+        return self.docker_up
+
     def ensure_network(self) -> None:
+        self._answer()
         self.networks += 1
 
     def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo:
+        self._answer()
         found = self.images.get(str(ref))
         if isinstance(found, Exception):
             raise found
@@ -228,6 +242,7 @@ class FakeOps:
         return ImageInfo(f"{ref.name}@{digest}", "sha256:image", digest, {}, False)
 
     def run(self, run: RunSpec) -> ContainerInfo:
+        self._answer()
         if self.run_error is not None:
             raise self.run_error
         kwargs = run_kwargs(self.config, run)
@@ -256,6 +271,7 @@ class FakeOps:
         return info
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
+        self._answer()
         with self.lock:
             return self.containers.get(container_id)
 
@@ -263,6 +279,7 @@ class FakeOps:
         return "fake: cannot open /data"
 
     def remove(self, container_id: str, *, graceful: bool = True) -> bool:
+        self._answer()
         with self.lock:
             info = self.containers.pop(container_id, None)
             server = self.servers.pop(container_id, None)
@@ -273,6 +290,7 @@ class FakeOps:
         return info is not None
 
     def list_owned(self) -> list[ContainerInfo]:
+        self._answer()
         with self.lock:
             return [c for c in self.containers.values() if c.name.startswith(CONTAINER_PREFIX)]
 
@@ -304,6 +322,7 @@ class FakeOps:
             return [c for c in self.containers.values() if c.running]
 
     def stop_all(self) -> None:
+        self.docker_up = True
         for cid in list(self.containers):
             self.remove(cid)
 

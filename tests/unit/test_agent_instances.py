@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from docker.errors import APIError, NotFound
 from test_agent_fakes import SITE_AIS, FakeCatalog, FakeOps
 
@@ -19,7 +22,13 @@ from aidock.agent.docker_ops import (
     hardening_problems,
     run_kwargs,
 )
-from aidock.agent.errors import DockerUnavailable, ImageNotFound, RegistryError, TooManyInstances
+from aidock.agent.errors import (
+    DockerUnavailable,
+    ImageNotFound,
+    RegistryError,
+    TooManyInstances,
+    UnknownInstance,
+)
 from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import Metrics, escape, reason_of
 
@@ -132,14 +141,137 @@ def test_network_mode_adoption_probes_the_container_name(ops: FakeOps) -> None:
 
 def test_start_runs_adoption_once_per_process(config: AgentConfig, ops: FakeOps) -> None:
     manager = manager_of(config, ops)
-    down = DockerUnavailable("the Docker daemon did not answer")
-    ops.ensure_network = lambda: (_ for _ in ()).throw(down)  # type: ignore[method-assign]
-    with pytest.raises(DockerUnavailable):
-        manager.start(reaper=False)
-    del ops.ensure_network  # Docker is back: the next call does it
     assert manager.start(reaper=False) is not None
     assert manager.start(reaper=False) is None
     assert ops.networks == 1
+
+
+def test_adoption_waits_for_docker_when_it_does_not_answer_at_start(
+    config: AgentConfig, ops: FakeOps, clock: Clock
+) -> None:
+    ops.add(owned("aaaaaaaaaaaa"))
+    manager = manager_of(config, ops, clock)
+    ops.docker_up = False
+    assert manager.start(reaper=False) is None  # started anyway: the API answers
+    assert manager.start(reaper=False) is None and manager.list() == []
+    clock.now += 7
+    assert manager.check_docker() is False
+    assert manager.docker_down_for() == 7
+    ops.docker_up = True
+    assert manager.check_docker() is True
+    assert [i.id for i in manager.list()] == ["aaaaaaaaaaaa"]  # adopted once it answered
+    assert manager.docker_down_for() == 0 and ops.networks == 1
+
+
+# -- Docker outages -----------------------------------------------------------------------
+
+
+def test_an_outage_keeps_the_instances_and_then_removes_what_nobody_holds(
+    config: AgentConfig, ops: FakeOps, clock: Clock
+) -> None:
+    manager = manager_of(config, ops, clock)
+    manager.start(reaper=False)
+    kept = manager.create("rag", "0.1.0")
+    gone = manager.create("rag", "0.1.0")
+    ops.docker_up = False  # dockerd restarts; live-restore keeps the containers running
+    assert manager.check_docker() is False
+    with pytest.raises(DockerUnavailable, match="removed as soon as Docker answers again"):
+        manager.terminate(gone.id)
+    assert [i.id for i in manager.list()] == [kept.id]  # still handed out
+    assert manager.get(kept.id, touch=True) is kept
+    with pytest.raises(UnknownInstance, match="is being terminated"):
+        manager.get(gone.id)
+    with pytest.raises(DockerUnavailable):  # the pending one still counts: full, prune fails
+        manager.create("rag", "0.1.0")
+    ops.add(owned("ffffffffffff"))  # a start cut short by the outage: ready, but nobody's
+    ops.docker_up = True
+    assert manager.check_docker() is True
+    assert [c.name for c in ops.containers.values()] == [kept.container]
+    assert [i.id for i in manager.list()] == [kept.id]  # nothing adopted after an outage
+    with pytest.raises(UnknownInstance, match="no instance"):  # a retried DELETE: 404
+        manager.terminate(gone.id)
+    text = manager.metrics.render(manager.running_by_ai(), 2)
+    assert 'aidock_agent_instance_terminations_total{ai="rag",reason="request"} 1' in text
+    assert 'aidock_agent_instance_terminations_total{ai="rag",reason="stray"} 1' in text
+
+
+def test_a_retried_delete_removes_a_pending_termination_itself(
+    config: AgentConfig, ops: FakeOps
+) -> None:
+    manager = manager_of(config, ops)
+    instance = manager.create("rag", "0.1.0")
+    ops.docker_up = False
+    with pytest.raises(DockerUnavailable):
+        manager.terminate(instance.id)
+    with pytest.raises(DockerUnavailable):  # still silent: still pending
+        manager.terminate(instance.id)
+    ops.docker_up = True
+    manager.terminate(instance.id)
+    assert ops.containers == {} and manager.remove_pending() == []
+
+
+def test_the_reaper_carries_out_pending_terminations(config: AgentConfig, ops: FakeOps) -> None:
+    manager = manager_of(config, ops)
+    instance = manager.create("rag", "0.1.0")
+    ops.docker_up = False
+    with pytest.raises(DockerUnavailable):
+        manager.terminate(instance.id)
+    ops.docker_up = True
+    assert manager.reap() == [instance.container]
+    assert ops.containers == {}
+
+
+def test_docker_lost_ends_the_supervisor_and_calls_the_handler_once(ops: FakeOps) -> None:
+    config = AgentConfig(owner_id=OWNER, docker_check_interval=0.01, docker_lost_after=0.1)
+    lost: list[float] = []
+    called = threading.Event()
+
+    def handler(down_for: float) -> None:
+        lost.append(down_for)
+        called.set()
+
+    manager = InstanceManager(config, ops, FakeCatalog(), on_docker_lost=handler)
+    manager.start()
+    ops.docker_up = False
+    assert called.wait(5)
+    manager.close()
+    assert len(lost) == 1 and lost[0] >= 0.1
+
+
+def test_a_short_outage_is_ridden_out_by_the_supervisor(ops: FakeOps) -> None:
+    config = AgentConfig(owner_id=OWNER, docker_check_interval=0.01, docker_lost_after=30)
+    lost: list[float] = []
+    manager = InstanceManager(
+        config, ops, FakeCatalog(), probe=lambda _u, _t: True, on_docker_lost=lost.append
+    )
+    manager.start()
+    try:
+        instance = manager.create("rag", "0.1.0")
+        ops.docker_up = False
+        with pytest.raises(DockerUnavailable):
+            manager.terminate(instance.id)
+        deadline = time.monotonic() + 5
+        ops.docker_up = True
+        while ops.containers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ops.containers == {} and lost == []
+    finally:
+        manager.close()
+
+
+def test_docker_lost_after_zero_never_gives_up(ops: FakeOps, clock: Clock) -> None:
+    lost: list[float] = []
+    manager = InstanceManager(
+        AgentConfig(owner_id=OWNER, docker_lost_after=0),
+        ops,
+        FakeCatalog(),
+        clock=clock,
+        on_docker_lost=lost.append,
+    )
+    ops.docker_up = False
+    manager.start(reaper=False)
+    clock.now += 10**6
+    assert manager.check_docker() is False and not manager._lost() and lost == []
 
 
 def test_reaper_terminates_idle_instances_but_not_kept_alive_ones(
@@ -328,6 +460,48 @@ def test_pull_by_digest_with_credentials_otherwise(tmp_path: Any) -> None:
     assert images.pulls == [
         ("localhost:5000/aidock/rag", "sha256:new", {"username": "aidock", "password": "pw"})
     ]
+
+
+class Engine:
+    """An SDK client whose daemon can be made to refuse connections."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.calls = 0
+        self.api = SimpleNamespace(base_url="http+docker://localhost", get=self._get)
+        self.containers = SimpleNamespace(list=self._list)
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if not self.up:
+            raise requests.ConnectionError("[Errno 111] Connection refused")
+
+    def _get(self, url: str, timeout: float) -> Any:
+        self._answer()
+        assert url == "http+docker://localhost/_ping" and timeout <= 5
+        return SimpleNamespace(status_code=200)
+
+    def _list(self, **_: Any) -> list[Any]:
+        self._answer()
+        return []
+
+
+def test_docker_ops_connects_anew_after_the_daemon_stopped_answering() -> None:
+    engines: list[Engine] = []
+
+    def connect() -> Any:
+        engines.append(Engine())
+        return engines[-1]
+
+    ops = DockerOps(AgentConfig(owner_id=OWNER), connect=connect)
+    assert ops.ping() and ops.list_owned() == [] and len(engines) == 1
+    engines[0].up = False  # dockerd restarts
+    with pytest.raises(DockerUnavailable, match="did not answer while listing containers"):
+        ops.list_owned()
+    assert ops.list_owned() == [] and len(engines) == 2  # a new client for the next call
+    engines[1].up = False
+    assert ops.ping() is False
+    assert ops.ping() is True and len(engines) == 3
 
 
 # -- metrics ------------------------------------------------------------------------------

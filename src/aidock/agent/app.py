@@ -18,7 +18,14 @@ from aidock.agent import SCHEMA_LABEL
 from aidock.agent.catalog import AiEntry, AiVersion, RegistryCatalog
 from aidock.agent.config import AgentConfig
 from aidock.agent.errors import AgentError
-from aidock.agent.instances import Catalog, ContainerOps, InstanceManager, Prober, http_ready
+from aidock.agent.instances import (
+    Catalog,
+    ContainerOps,
+    InstanceManager,
+    LostHandler,
+    Prober,
+    http_ready,
+)
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
 from aidock.http_errors import json_error as _error
@@ -111,19 +118,25 @@ def create_app(
     probe: Prober = http_ready,
     init: InitMode = "eager",
     reaper: bool = True,
+    on_docker_lost: LostHandler | None = None,
 ) -> Flask:
     """Build the agent app (settings from the environment/``AIDOCK_AGENT_CONFIG`` by default).
 
     ``init`` says when the manager starts (network, adoption of this owner's containers,
-    reaper thread): ``"eager"`` now, ``"first_request"`` in the process serving the first
-    request (``gunicorn``; the registry of instances lives in memory, so one worker),
-    ``"manual"`` through ``get_manager(app).start()``. The token file is read now: a
-    missing or short token fails here, not on the first request.
+    supervisor thread): ``"eager"`` now, ``"first_request"`` in the process serving the
+    first request (``gunicorn``; the registry of instances lives in memory, so one worker),
+    ``"manual"`` through ``get_manager(app).start()``. ``on_docker_lost`` runs when Docker
+    stays silent past ``docker_lost_after`` (the service ends its process there). The token
+    file is read now: a missing or short token fails here, not on the first request.
     """
     config = config or AgentConfig.load()
     token = config.api_token().encode("utf-8")
     manager = InstanceManager(
-        config, ops or _make_ops(config), catalog or make_catalog(config), probe=probe
+        config,
+        ops or _make_ops(config),
+        catalog or make_catalog(config),
+        probe=probe,
+        on_docker_lost=on_docker_lost,
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -160,7 +173,7 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        docker_ok = bool(getattr(manager.ops, "ping", lambda: True)())
+        docker_ok = manager.ops.ping()
         body = HealthResponse(
             status="ok" if docker_ok else "degraded",
             docker=docker_ok,

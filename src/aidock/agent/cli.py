@@ -41,9 +41,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    stop = threading.Event()
+    lost = threading.Event()
+
+    def _on_docker_lost(_down_for: float) -> None:
+        lost.set()
+        stop.set()
+
     try:
         config = AgentConfig.load(args.config)
-        app = create_app(config)
+        app = create_app(config, on_docker_lost=_on_docker_lost)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -57,7 +64,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         manager.close()
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: shutting down", signum)
@@ -86,6 +92,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             manager.terminate_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if lost.is_set():
+        print(
+            f"error: Docker did not answer for {config.docker_lost_after:g}s; start the agent "
+            "again once it does (it adopts the AIs that still run)",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
     return EXIT_OK
 
 
@@ -159,7 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the agent API. Settings: --config FILE (YAML or JSON), else "
         "$AIDOCK_AGENT_CONFIG, overridden by AIDOCK_AGENT_* variables. On start the agent "
         "adopts its running, ready containers and removes the others; on exit it leaves "
-        "them running for the next start to adopt (unless --terminate-on-exit).",
+        "them running for the next start to adopt (unless --terminate-on-exit). It rides "
+        "out a dockerd restart, and exits with status 3 when Docker stays silent past "
+        "docker_lost_after seconds (default 60).",
     )
     serve.add_argument("--config", type=Path, default=None, help="settings file (YAML/JSON)")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")

@@ -38,6 +38,7 @@ ENV_FIELDS: dict[str, str] = {
     "AIDOCK_AGENT_REGISTRY_URL": "registry_url",
     "AIDOCK_AGENT_REGISTRY_CA_FILE": "registry_ca_file",
     "AIDOCK_AGENT_CATALOG_TTL": "catalog_ttl",
+    "AIDOCK_AGENT_DOCKER_LOST_AFTER": "docker_lost_after",
 }
 
 AI_NAME_RULE = "1-40 characters of [a-z0-9] separated by single '.', '_' or '-'"
@@ -103,6 +104,16 @@ class AgentConfig(BaseModel):
     endpoint_mode: Literal["network", "loopback"] = "loopback"
     docker_timeout: float = Field(default=300.0, gt=0, description="Engine API call timeout.")
     stop_timeout: int = Field(default=5, ge=0, le=300, description="SIGTERM grace on stop.")
+    docker_check_interval: float = Field(
+        default=2.0, gt=0, le=60, description="Seconds between checks that Docker answers."
+    )
+    docker_lost_after: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Seconds Docker may stay unreachable before the agent exits with status 3, "
+        "so that its container's restart policy starts it anew (0: never exit).",
+    )
     registry_url: str | None = Field(
         default=None,
         description="Base URL of the registry's HTTP API as this agent reaches it (it reads "

@@ -4,6 +4,12 @@ Hardening is enforced here whatever the image says: uid/gid 10001, read-only roo
 filesystem with the tmpfs mounts its manifest labels ask for, all capabilities dropped,
 no-new-privileges, memory (swap included), CPU and PID limits, ownership labels, the
 agent's network, and ports (loopback mode only) published on 127.0.0.1.
+
+A daemon that stops answering (dockerd restarting) is ``DockerUnavailable``, and the SDK
+client is dropped: the next call connects anew, to whatever socket ``DOCKER_HOST`` names
+then. Mount the *directory* holding that socket, not the socket file, into the agent's
+container: dockerd replaces the socket file when it starts, and a bind-mounted file keeps
+the old, dead one.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +46,7 @@ from aidock.schemas.manifest import AiManifest
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
+PING_TIMEOUT = 5.0
 _UNREACHABLE_HINTS = (
     "connection refused",
     "dial tcp",
@@ -227,36 +234,81 @@ def _engine(what: str) -> Iterator[None]:
 class DockerOps:
     """Docker Engine operations of one agent (``owner_id`` of ``config``)."""
 
-    def __init__(self, config: AgentConfig, client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        client: docker.DockerClient | None = None,
+        *,
+        connect: Callable[[], docker.DockerClient] | None = None,
+    ) -> None:
         self.config = config
         self._client = client
+        self._connect = connect or self._from_env
+        self._client_lock = threading.Lock()
         self._pull_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
+    def _from_env(self) -> docker.DockerClient:
+        # The version check on connecting gets the ping's short timeout: a daemon that
+        # accepts but does not answer must not hold every caller for docker_timeout.
+        client = docker.from_env(timeout=PING_TIMEOUT)
+        client.api.timeout = self.config.docker_timeout
+        return client
+
     @property
     def client(self) -> docker.DockerClient:
-        """The SDK client (created on first use from the environment)."""
-        if self._client is None:
-            with _engine("connecting"):
-                self._client = docker.from_env(timeout=int(self.config.docker_timeout))
-        return self._client
+        """The SDK client (created on first use from the environment, again after a loss)."""
+        with self._client_lock:
+            if self._client is None:
+                with _engine("connecting"):
+                    self._client = self._connect()
+            return self._client
+
+    @contextmanager
+    def _engine(self, what: str) -> Iterator[None]:
+        """``_engine``, dropping the client when the daemon did not answer."""
+        try:
+            with _engine(what):
+                yield
+        except DockerUnavailable:
+            self.reset()
+            raise
+
+    def reset(self) -> None:
+        """Drop the SDK client: the next call connects again (dockerd restarted).
+
+        The old client is not closed here: a call of another thread may still use it; it
+        is closed when the last one lets go of it.
+        """
+        with self._client_lock:
+            self._client = None
 
     def close(self) -> None:
         """Close the SDK client."""
-        if self._client is not None:
-            self._client.close()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with suppress(Exception):
+                client.close()
 
     def ping(self) -> bool:
-        """True when the daemon answers."""
+        """True when the daemon answers ``/_ping`` within ``PING_TIMEOUT`` seconds.
+
+        A failure drops the client, so that the next call reconnects.
+        """
         try:
-            return bool(self.client.ping())
-        except (DockerException, requests.RequestException, DockerUnavailable):
+            api = self.client.api
+            resp = api.get(f"{api.base_url}/_ping", timeout=PING_TIMEOUT)
+            return resp.status_code == 200
+        except (DockerException, requests.RequestException, DockerUnavailable) as exc:
+            log.debug("Docker ping failed: %s", exc)
+            self.reset()
             return False
 
     def ensure_network(self) -> None:
         """Create the AI network unless it exists (an existing one is used as it is)."""
         name = self.config.network
-        with _engine(f"checking network {name}"):
+        with self._engine(f"checking network {name}"):
             found = self.client.networks.list(names=[name])
             existing = [n for n in found if n.name == name]
             if existing:
@@ -290,7 +342,7 @@ class DockerOps:
     def local_image(self, reference: str) -> Any | None:
         """The local image ``reference`` (``name@digest`` or ``name:tag``), if any."""
         try:
-            with _engine(f"inspecting {reference}"):
+            with self._engine(f"inspecting {reference}"):
                 return self.client.images.get(reference)
         except APIError:  # ImageNotFound included: not local (or unreadable): pull
             return None
@@ -309,7 +361,7 @@ class DockerOps:
                 return ImageInfo(pinned, local.id, digest, dict(local.labels or {}), False)
             started = time.monotonic()
             try:
-                with _engine(f"pulling {pinned}"):
+                with self._engine(f"pulling {pinned}"):
                     image = self.client.images.pull(
                         ref.name, tag=digest, auth_config=self.config.registry_auth()
                     )
@@ -322,7 +374,7 @@ class DockerOps:
         """Create and start the container of ``run``; a failed start leaves nothing behind."""
         kwargs = run_kwargs(self.config, run)
         kwargs.pop("detach")
-        with _engine(f"creating {run.name}"):
+        with self._engine(f"creating {run.name}"):
             try:
                 container = self.client.containers.create(run.image, **kwargs)
             except APIError as exc:
@@ -338,7 +390,7 @@ class DockerOps:
     def inspect(self, container_id: str) -> ContainerInfo | None:
         """The container's current state, None when it no longer exists."""
         try:
-            with _engine(f"inspecting {container_id[:12]}"):
+            with self._engine(f"inspecting {container_id[:12]}"):
                 container = self.client.containers.get(container_id)
         except NotFound:
             return None
@@ -347,7 +399,7 @@ class DockerOps:
     def logs(self, container_id: str, lines: int = 20) -> str:
         """The last ``lines`` of the container's output (empty when unavailable)."""
         try:
-            with _engine("reading logs"):
+            with self._engine("reading logs"):
                 raw = self.client.containers.get(container_id).logs(tail=lines)
         except (APIError, DockerUnavailable):
             return ""
@@ -358,7 +410,7 @@ class DockerOps:
 
         ``graceful=False`` kills at once (a start that failed: nobody uses it yet).
         """
-        with _engine(f"removing {container_id[:12]}"):
+        with self._engine(f"removing {container_id[:12]}"):
             try:
                 container = self.client.containers.get(container_id)
             except NotFound:
@@ -388,7 +440,7 @@ class DockerOps:
     def list_owned(self) -> list[ContainerInfo]:
         """Containers named ``aidock-ai-*`` carrying this agent's owner label."""
         label = f"{OWNER_LABEL}={self.config.owner_id}"
-        with _engine("listing containers"):
+        with self._engine("listing containers"):
             found = self.client.containers.list(all=True, filters={"label": label})
         infos = [container_info(c.attrs, self.config.owner_id) for c in found]
         return [info for info in infos if info.name.startswith(CONTAINER_PREFIX)]

@@ -18,12 +18,25 @@ Policies:
   AI manifest (a container has its image's labels), and ready (readiness probe 200 within
   3 s), oldest first up to ``max_instances``. Every other one is stopped and removed.
   Workers holding an adopted instance go on unharmed; nothing is left behind by a crashed
-  agent.
+  agent. Adoption runs once per process, as soon as Docker answers (``start``, else the
+  supervisor thread).
+- **Docker outages** (dockerd restarting, with ``live-restore`` or without): the supervisor
+  thread pings Docker every ``docker_check_interval`` seconds. While Docker does not answer,
+  ``/healthz`` answers 503, running instances go on and are still handed out by ``GET``,
+  starts answer 503, and a terminated instance is no longer handed out: its container is
+  removed as soon as Docker answers again (a retried ``DELETE`` answers 204 or 404 then).
+  When Docker answers again, the next call connects anew (``DockerOps``: mount the
+  socket's directory, so that the socket dockerd recreates is the one the agent sees),
+  instances whose container died are dropped, pending terminations are carried out and
+  every container of this owner the registry does not know (a start cut short) is removed;
+  nothing is adopted then, since the registry is current. Docker never restarts a
+  container for being unhealthy: past ``docker_lost_after`` seconds without an answer the
+  agent gives up (``on_docker_lost``: the service exits with status 3), so that its
+  container's restart policy starts a new agent, which adopts what survived.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -42,6 +55,7 @@ from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, container_name
 from aidock.agent.errors import (
     AgentError,
+    DockerUnavailable,
     StartFailed,
     StartTimeout,
     TooManyInstances,
@@ -56,6 +70,7 @@ ADOPT_PROBE_TIMEOUT = 3.0
 LOG_TAIL_LINES = 20
 
 Prober = Callable[[str, float], bool]
+LostHandler = Callable[[float], None]
 
 
 class Catalog(Protocol):
@@ -69,6 +84,7 @@ class Catalog(Protocol):
 class ContainerOps(Protocol):
     """What the manager needs from Docker (``DockerOps``, or a fake in unit tests)."""
 
+    def ping(self) -> bool: ...
     def ensure_network(self) -> None: ...
     def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo: ...
     def run(self, run: RunSpec) -> ContainerInfo: ...
@@ -179,6 +195,7 @@ class InstanceManager:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.1,
+        on_docker_lost: LostHandler | None = None,
     ) -> None:
         self.config = config
         self.ops = ops
@@ -187,41 +204,154 @@ class InstanceManager:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.poll_interval = poll_interval
+        self.on_docker_lost = on_docker_lost
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self._instances: dict[str, Instance] = {}
         self._starting: set[str] = set()  # container names of starts in flight
+        # Terminated while Docker did not answer: (instance, reason), removed once it does.
+        self._pending: dict[str, tuple[Instance, str]] = {}
+        self._adopted = False  # adoption ran in this process
+        self._synced = False  # the registry matches Docker since the last outage
+        self._down_since: float | None = None
+        self._lost_reported = False
         self._stop = threading.Event()
-        self._reaper: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
         self._started_pid: int | None = None
 
     # -- start/stop ---------------------------------------------------------------------
 
     def start(self, *, reaper: bool = True) -> ReconcileReport | None:
-        """Network, adoption and reaper thread; once per process (None when already done).
+        """Network, adoption and the supervisor thread; once per process.
 
-        A failure (Docker not answering) leaves it undone, so the next call tries again.
+        Returns the adoption report, or None when already started or when Docker does not
+        answer yet: then the supervisor thread adopts once it does (``reaper=False``: the
+        next ``check_docker``).
         """
         with self._start_lock:
             if self._started_pid == os.getpid():
                 return None
-            self.ops.ensure_network()
-            report = self.reconcile()
+            report: ReconcileReport | None = None
+            try:
+                report = self.resync()
+            except DockerUnavailable as exc:
+                self._docker_down()
+                log.warning("%s; adoption waits until Docker answers", exc.message)
             if reaper:
                 self._stop.clear()
-                self._reaper = threading.Thread(
-                    target=self._reap_loop, name="agent-reaper", daemon=True
+                self._supervisor = threading.Thread(
+                    target=self._supervise, name="agent-supervisor", daemon=True
                 )
-                self._reaper.start()
+                self._supervisor.start()
             self._started_pid = os.getpid()
         return report
 
     def close(self) -> None:
-        """Stop the reaper (instances keep running; a restarted agent adopts them)."""
+        """Stop the supervisor (instances keep running; a restarted agent adopts them)."""
         self._stop.set()
-        if self._reaper is not None:
-            self._reaper.join(10)
-            self._reaper = None
+        if self._supervisor is not None:
+            self._supervisor.join(10)
+            self._supervisor = None
+
+    # -- Docker outages -----------------------------------------------------------------
+
+    def _docker_down(self) -> None:
+        self._synced = False
+        if self._down_since is None:
+            self._down_since = self.clock()
+            log.warning(
+                "Docker does not answer: running instances go on; starts and terminations "
+                "wait for it (the agent exits after %gs without an answer)",
+                self.config.docker_lost_after,
+            )
+
+    def docker_down_for(self) -> float:
+        """Seconds since Docker stopped answering (0 while it answers)."""
+        since = self._down_since
+        return 0.0 if since is None else max(0.0, self.clock() - since)
+
+    def resync(self) -> ReconcileReport:
+        """Match the registry with Docker: adoption the first time, then a clean-up.
+
+        The clean-up (after an outage) drops instances whose container died, removes the
+        containers of pending terminations and every container of this owner that the
+        registry does not know. Raises ``DockerUnavailable`` while Docker does not answer.
+        """
+        with self._sync_lock:
+            self.ops.ensure_network()
+            if not self._adopted:
+                report = self.reconcile()
+                self._adopted = True
+            else:
+                dropped = [i.container for i in self._dead()]
+                report = ReconcileReport([], dropped + self.remove_pending() + self._sweep_strays())
+            self._synced = True
+        return report
+
+    def check_docker(self) -> bool:
+        """Ping Docker; once it answers after an outage, ``resync``. True when it answers."""
+        if not self.ops.ping():
+            self._docker_down()
+            return False
+        down = self.docker_down_for()
+        self._down_since = None
+        self._lost_reported = False
+        if not self._synced:
+            try:
+                report = self.resync()
+            except DockerUnavailable:
+                self._docker_down()
+                return False
+            if down:
+                log.info(
+                    "Docker answers again after %.0fs: %d instances kept, removed: %s",
+                    down,
+                    len(self.list()),
+                    ", ".join(report.removed) or "none",
+                )
+        return True
+
+    def _lost(self) -> bool:
+        """True when Docker stayed silent past ``docker_lost_after`` and the handler ran."""
+        grace = self.config.docker_lost_after
+        down = self.docker_down_for()
+        if grace <= 0 or down < grace or self._lost_reported:
+            return False
+        self._lost_reported = True
+        log.error(
+            "Docker has not answered for %.0fs (docker_lost_after %gs): giving up, so that "
+            "the agent's container is restarted",
+            down,
+            grace,
+        )
+        if self.on_docker_lost is None:
+            return False
+        self.on_docker_lost(down)
+        return True
+
+    def _supervise(self) -> None:
+        tick = min(self.config.docker_check_interval, self.config.reap_interval)
+        next_reap = self.clock() + self.config.reap_interval
+        while not self._stop.wait(tick):
+            try:
+                up = self.check_docker()
+            except Exception:
+                log.exception("checking Docker failed")
+                continue
+            if not up:
+                if self._lost():
+                    return
+                continue
+            if self.clock() >= next_reap:
+                next_reap = self.clock() + self.config.reap_interval
+                try:
+                    self.reap()
+                except DockerUnavailable as exc:
+                    log.warning("reaper pass: %s", exc.message)
+                    self._docker_down()
+                except Exception:
+                    log.exception("reaper pass failed")
 
     # -- adoption -----------------------------------------------------------------------
 
@@ -231,11 +361,8 @@ class InstanceManager:
         removed: list[str] = []
         keep: list[tuple[datetime, Instance]] = []
         for info in self.ops.list_owned():
-            with self._lock:
-                if info.name in self._starting or any(
-                    i.container_id == info.id for i in self._instances.values()
-                ):
-                    continue
+            if self._known(info):
+                continue
             instance, reason = self._adoptable(info)
             if instance is None:
                 log.warning("removing container %s: %s", info.name, reason)
@@ -329,8 +456,9 @@ class InstanceManager:
     def _reserve(self, name: str) -> None:
         if self._full():
             self.prune_dead()
+            self.remove_pending()
         with self._lock:
-            used = len(self._instances) + len(self._starting)
+            used = len(self._instances) + len(self._starting) + len(self._pending)
             if used >= self.config.max_instances:
                 raise TooManyInstances(
                     f"max_instances ({self.config.max_instances}) reached: {used} instances "
@@ -341,7 +469,8 @@ class InstanceManager:
 
     def _full(self) -> bool:
         with self._lock:
-            return len(self._instances) + len(self._starting) >= self.config.max_instances
+            used = len(self._instances) + len(self._starting) + len(self._pending)
+            return used >= self.config.max_instances
 
     def _start(
         self, ref: ImageRef, digest: str, spec: AiManifest, instance_id: str, name: str
@@ -408,6 +537,8 @@ class InstanceManager:
         with self._lock:
             instance = self._instances.get(instance_id)
             if instance is None:
+                if instance_id in self._pending:
+                    raise UnknownInstance(f"instance {instance_id!r} is being terminated", "id")
                 raise UnknownInstance(f"no instance {instance_id!r}", "id")
             if touch:
                 instance.last_used = self.clock()
@@ -429,13 +560,27 @@ class InstanceManager:
     # -- termination --------------------------------------------------------------------
 
     def terminate(self, instance_id: str, reason: str = "request") -> None:
-        """Stop and remove the instance's container; returns once it is gone."""
+        """Stop and remove the instance's container; returns once it is gone.
+
+        While Docker does not answer (``DockerUnavailable``, 503) the instance is no longer
+        handed out and its container is removed as soon as Docker answers again.
+        """
         with self._lock:
             instance = self._instances.pop(instance_id, None)
+            if instance is None and instance_id in self._pending:
+                instance, reason = self._pending.pop(instance_id)
         if instance is None:
             raise UnknownInstance(f"no instance {instance_id!r}", "id")
         try:
             self.ops.remove(instance.container_id)
+        except DockerUnavailable as exc:
+            with self._lock:
+                self._pending[instance_id] = (instance, reason)
+            self._docker_down()
+            raise DockerUnavailable(
+                f"{exc.message}; instance {instance_id} is no longer handed out and its "
+                "container is removed as soon as Docker answers again"
+            ) from exc
         except BaseException:
             with self._lock:  # keep it known so a retry can remove it
                 self._instances.setdefault(instance_id, instance)
@@ -444,14 +589,38 @@ class InstanceManager:
         log.info("instance %s terminated (%s)", instance_id, reason)
 
     def terminate_all(self, reason: str = "shutdown") -> None:
-        """Terminate every instance."""
-        for instance in self.list():
-            with contextlib.suppress(UnknownInstance):
-                self.terminate(instance.id, reason)
+        """Terminate every instance (pending terminations included)."""
+        with self._lock:
+            pending = list(self._pending)
+        for instance_id in [i.id for i in self.list()] + pending:
+            try:
+                self.terminate(instance_id, reason)
+            except UnknownInstance:
+                pass
+            except DockerUnavailable as exc:
+                log.warning("instance %s stays: %s", instance_id, exc.message)
+
+    def remove_pending(self) -> list[str]:
+        """Carry out the terminations Docker could not do; names of the removed containers."""
+        with self._lock:
+            pending = list(self._pending.items())
+        removed: list[str] = []
+        for instance_id, (instance, reason) in pending:
+            self.ops.remove(instance.container_id)  # DockerUnavailable: the next pass
+            with self._lock:
+                if self._pending.pop(instance_id, None) is None:
+                    continue  # a retried DELETE did it meanwhile
+            self.metrics.terminated(instance.ai, reason)
+            log.info("instance %s terminated (%s) now that Docker answers", instance_id, reason)
+            removed.append(instance.container)
+        return removed
 
     def prune_dead(self) -> list[str]:
         """Drop instances whose container is gone or stopped (removing what is left)."""
-        dropped: list[str] = []
+        return [instance.id for instance in self._dead()]
+
+    def _dead(self) -> list[Instance]:
+        dropped: list[Instance] = []
         for instance in self.list():
             info = self.ops.inspect(instance.container_id)
             if info is not None and info.running:
@@ -463,12 +632,14 @@ class InstanceManager:
                 self.ops.remove(instance.container_id)
             self.metrics.terminated(instance.ai, "exited")
             log.warning("instance %s: its container is gone or stopped; dropped", instance.id)
-            dropped.append(instance.id)
+            dropped.append(instance)
         return dropped
 
     def reap(self) -> list[str]:
-        """One reaper pass: exited instances, idle ones, and unknown containers of ours."""
-        removed = self.prune_dead()
+        """One reaper pass: pending terminations, exited instances, idle ones, and unknown
+        containers of ours (ids of the instances, names of the other containers)."""
+        removed = self.remove_pending()
+        removed += self.prune_dead()
         ttl = self.config.idle_ttl
         if ttl > 0:
             now = self.clock()
@@ -482,23 +653,21 @@ class InstanceManager:
         removed += self._sweep_strays()
         return removed
 
+    def _known(self, info: ContainerInfo) -> bool:
+        """True for a start in flight, an instance, or a pending termination."""
+        with self._lock:
+            return (
+                info.name in self._starting
+                or any(i.container_id == info.id for i in self._instances.values())
+                or any(i.container_id == info.id for i, _ in self._pending.values())
+            )
+
     def _sweep_strays(self) -> list[str]:
         removed: list[str] = []
         for info in self.ops.list_owned():
-            with self._lock:
-                known = info.name in self._starting or any(
-                    i.container_id == info.id for i in self._instances.values()
-                )
-            if not known:
+            if not self._known(info):
                 log.warning("removing container %s: unknown to this agent", info.name)
                 self.ops.remove(info.id)
                 self.metrics.terminated(info.labels.get(AI_LABEL, "unknown"), "stray")
                 removed.append(info.name)
         return removed
-
-    def _reap_loop(self) -> None:
-        while not self._stop.wait(self.config.reap_interval):
-            try:
-                self.reap()
-            except Exception:
-                log.exception("reaper pass failed")
