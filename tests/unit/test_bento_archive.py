@@ -7,6 +7,7 @@ import json
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -319,11 +320,12 @@ def test_cli_validate(archive: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "clashes with an existing AI" in err
 
 
-def test_cli_import_unpacks_a_build_context(
+def test_cli_import_context_only_unpacks_a_build_context(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dest = tmp_path / "builds"
-    code, out, err = run(["bento", "import", str(archive), "--dest", str(dest), "--json"], capsys)
+    args = ["bento", "import", str(archive), "--context-only", str(dest), "--json"]
+    code, out, err = run(args, capsys)
     assert code == EXIT_OK, err
     plan = json.loads(out)
     context = Path(plan["context"])
@@ -336,9 +338,12 @@ def test_cli_import_unpacks_a_build_context(
     assert plan["build_args"]["SCHEMA_VERSION"] == "extraction/v1"
     assert plan["image"].startswith("aidock/extraction:")
     assert plan["command"].startswith("docker build -t aidock/extraction:")
-    code, _, err = run(["bento", "import", str(archive), "--dest", str(dest)], capsys)
+    code, _, err = run(args, capsys)
     assert code == 1
     assert "already exists" in err
+    code, out, err = run([*args[:4], str(tmp_path / "other"), "--version", "7", "--json"], capsys)
+    assert code == EXIT_OK, err
+    assert json.loads(out)["image"] == "aidock/extraction:7"
 
 
 def test_cli_import_writes_nothing_when_invalid(
@@ -346,14 +351,16 @@ def test_cli_import_writes_nothing_when_invalid(
 ) -> None:
     bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
     dest = tmp_path / "builds"
-    code, out, err = run(["bento", "import", str(bad), "--dest", str(dest)], capsys)
+    code, out, err = run(["bento", "import", str(bad), "--context-only", str(dest)], capsys)
     assert code == 1
     assert "unknown schema version 'rag/v7'" in err
     assert not out
     assert not dest.exists()
     code, _, err = run(
-        ["bento", "import", str(bad), "--dockerfile", str(tmp_path / "none")], capsys
-    )
+        ["bento", "import", str(bad), "--context-only", str(dest), "--dockerfile",
+         str(tmp_path / "none")],
+        capsys,
+    )  # fmt: skip
     assert code == EXIT_USAGE
     assert "not found" in err
 
@@ -362,7 +369,7 @@ def test_cli_import_under_another_name(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dest = tmp_path / "builds"
-    args = ["bento", "import", str(archive), "--dest", str(dest), "--json"]
+    args = ["bento", "import", str(archive), "--context-only", str(dest), "--json"]
     code, out, err = run([*args, "--name", "invoice-fields", "--existing", "extraction"], capsys)
     assert code == EXIT_OK, err
     plan = json.loads(out)
@@ -374,12 +381,13 @@ def test_cli_import_under_another_name(
     assert "'Bad_Name' is not valid" in err
 
 
-def test_deploy_argv(tmp_path: Path) -> None:
-    from aidock.bento.cli import deploy_argv
+def test_import_argv(tmp_path: Path) -> None:
+    from aidock.bento.cli import import_argv
 
-    argv = deploy_argv(
-        tmp_path, "x.bento", name="sorter", port=3013, ansible_playbook="/venv/ansible-playbook"
-    )
+    argv = import_argv(
+        tmp_path, "x.bento", name="sorter", port=3013, deploy=True,
+        result_file="/tmp/r.json", ansible_playbook="/venv/ansible-playbook",
+    )  # fmt: skip
     assert argv[:4] == [
         "/venv/ansible-playbook",
         "-i",
@@ -389,79 +397,263 @@ def test_deploy_argv(tmp_path: Path) -> None:
     assert argv[4] == "--extra-vars"
     assert json.loads(argv[5]) == {
         "bento_archive": str(Path("x.bento").resolve()),
+        "bento_deploy": True,
         "bento_ai_name": "sorter",
         "bento_port": 3013,
+        "bento_result_file": "/tmp/r.json",
     }
-    argv = deploy_argv(tmp_path, "/a/x.bento", inventory="/inv/site", version="2")
+    argv = import_argv(tmp_path, "/a/x.bento", inventory="/inv/site", version="2")
     assert argv[2] == "/inv/site"
-    assert json.loads(argv[5]) == {"bento_archive": "/a/x.bento", "bento_version": "2"}
+    assert json.loads(argv[5]) == {
+        "bento_archive": "/a/x.bento",
+        "bento_deploy": False,
+        "bento_version": "2",
+    }
+
+
+def test_remove_argv(tmp_path: Path) -> None:
+    from aidock.bento.cli import remove_argv
+
+    argv = remove_argv(tmp_path, "sorter", ansible_playbook="/venv/ansible-playbook")
+    assert argv[3] == str(tmp_path / "playbooks/remove_ai.yml")
+    assert json.loads(argv[5]) == {"ai_name": "sorter"}
+    argv = remove_argv(tmp_path, "sorter", version="1-abc", result_file="/tmp/r.json")
+    assert json.loads(argv[5]) == {
+        "ai_name": "sorter",
+        "ai_version": "1-abc",
+        "ai_result_file": "/tmp/r.json",
+    }
 
 
 class FakeRun:
-    """Stands in for subprocess.run of ansible-playbook."""
+    """Stands in for subprocess.run of ansible-playbook; writes the result a play would."""
 
-    def __init__(self, returncode: int) -> None:
+    def __init__(self, returncode: int, result: dict[str, Any] | None = None) -> None:
         self.returncode = returncode
+        self.result = result
         self.calls: list[tuple[list[str], dict]] = []
 
     def __call__(self, argv: list[str], **kwargs: object) -> object:
         self.calls.append((argv, kwargs))
+        extra = json.loads(argv[5])
+        target = extra.get("bento_result_file") or extra.get("ai_result_file")
+        if self.returncode == 0 and self.result is not None and target:
+            Path(target).write_text(json.dumps(self.result))
         return type("Done", (), {"returncode": self.returncode})()
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        [(argv, _)] = self.calls
+        return json.loads(argv[5])
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A checkout with the import playbook, named by $AIDOCK_PROJECT_DIR."""
+    """A checkout with the import and remove playbooks, named by $AIDOCK_PROJECT_DIR."""
     root = tmp_path / "checkout"
     (root / "playbooks").mkdir(parents=True)
     (root / "playbooks" / "import_bento.yml").write_text("---\n")
+    (root / "playbooks" / "remove_ai.yml").write_text("---\n")
     monkeypatch.setenv("AIDOCK_PROJECT_DIR", str(root))
     monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
     return root
 
 
-@pytest.mark.parametrize(("returncode", "expected"), [(0, EXIT_OK), (2, 1)])
-def test_cli_import_deploy_runs_the_playbook(
+def imported(deployed: bool) -> dict[str, Any]:
+    """What playbooks/import_bento.yml writes into bento_result_file."""
+    return {
+        "name": "fields",
+        "version": "0.1.0-abc",
+        "image": "localhost:5000/aidock/fields:0.1.0-abc",
+        "bento": "extraction:abc",
+        "schema_version": "extraction/v1",
+        "deployed": deployed,
+        "url": "http://127.0.0.1:3013" if deployed else "",
+        "project_dir": "/opt/aidock/stacks/fields" if deployed else "",
+        "agent_compose": "/opt/aidock/stacks/agent/compose.yaml",
+    }
+
+
+@pytest.mark.parametrize("deploy", [False, True], ids=["push-only", "deploy"])
+def test_cli_import_runs_the_playbook_and_says_what_it_pushed(
+    archive: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    deploy: bool,
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(0, imported(deploy))
+    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    args = ["bento", "import", str(archive), "--name", "fields"]
+    args += ["--deploy", "--port", "3013"] if deploy else []
+    code, out, err = run(args, capsys)
+    assert code == EXIT_OK, err
+    [(argv, kwargs)] = fake.calls
+    assert argv[3] == str(project / "playbooks/import_bento.yml")
+    assert fake.extra["bento_deploy"] is deploy
+    assert fake.extra.get("bento_port") == (3013 if deploy else None)
+    assert kwargs["cwd"] == project
+    assert kwargs["env"]["ANSIBLE_CONFIG"] == str(project / "ansible.cfg")
+    assert "running: " in err
+    assert not Path(fake.extra["bento_result_file"]).exists()  # a temporary file, gone
+    lines = out.splitlines()
+    assert lines[0] == "pushed: localhost:5000/aidock/fields:0.1.0-abc"
+    stack = "stack: http://127.0.0.1:3013 (compose project /opt/aidock/stacks/fields)"
+    assert (stack in lines) is deploy
+    assert (
+        "  docker compose -f /opt/aidock/stacks/agent/compose.yaml run --rm -T worker run "
+        "--ai fields --version 0.1.0-abc --input /input --output /output/fields.jsonl"
+    ) in lines
+    assert '  or POST /v1/instances {"ai": "fields", "version": "0.1.0-abc"}' in lines
+    assert lines[-1] == "remove it: aidock bento remove fields --version 0.1.0-abc"
+
+
+def test_cli_import_json(
+    archive: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(0, imported(False)))
+    code, out, err = run(["bento", "import", str(archive), "--json", "--version", "7"], capsys)
+    assert code == EXIT_OK, err
+    result = json.loads(out)
+    assert result["image"] == "localhost:5000/aidock/fields:0.1.0-abc"
+    assert result["agent_request"]["api"].startswith("POST /v1/instances")
+
+
+@pytest.mark.parametrize(
+    ("returncode", "result", "message"),
+    [(2, None, "import_bento.yml failed (exit 2)"), (0, None, "left no readable result")],
+)
+def test_cli_import_playbook_failures(
     archive: Path,
     project: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     returncode: int,
-    expected: int,
+    result: dict[str, Any] | None,
+    message: str,
 ) -> None:
     import aidock.bento.cli as bento_cli
 
-    fake = FakeRun(returncode)
+    monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(returncode, result))
+    code, out, err = run(["bento", "import", str(archive)], capsys)
+    assert code == 1
+    assert message in err
+    assert not out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--port", "3013"], "--port is the port of the stack --deploy starts"),
+        (["--dockerfile", "Dockerfile"], "--dockerfile goes with --context-only"),
+        (["--context-only", "x", "--deploy"], "--context-only only unpacks"),
+        (["--version", "bad tag!"], "is not an image tag"),
+    ],
+)
+def test_cli_import_usage_errors(
+    archive: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(0)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
-    code, _, err = run(
-        ["bento", "import", str(archive), "--deploy", "--port", "3013", "--name", "fields"],
-        capsys,
-    )
-    assert code == expected, err
-    [(argv, kwargs)] = fake.calls
-    assert argv[3] == str(project / "playbooks/import_bento.yml")
-    assert json.loads(argv[5])["bento_port"] == 3013
-    assert kwargs["cwd"] == project
-    assert kwargs["env"]["ANSIBLE_CONFIG"] == str(project / "ansible.cfg")
-    assert "running: " in err
+    code, _, err = run(["bento", "import", str(archive), *extra], capsys)
+    assert code == EXIT_USAGE
+    assert message in err
+    assert fake.calls == []
 
 
-def test_cli_import_deploy_stops_at_an_invalid_archive(
+@pytest.mark.parametrize("deploy", [[], ["--deploy"]], ids=["push-only", "deploy"])
+def test_cli_import_stops_at_an_invalid_archive(
     rewrite: Rewrite,
     project: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    deploy: list[str],
 ) -> None:
     import aidock.bento.cli as bento_cli
 
     fake = FakeRun(0)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
-    code, _, err = run(["bento", "import", str(bad), "--deploy"], capsys)
+    code, _, err = run(["bento", "import", str(bad), *deploy], capsys)
     assert code == 1
     assert "unknown schema version 'rag/v7'" in err
     assert fake.calls == []
     (project / "playbooks" / "import_bento.yml").unlink()
-    code, _, err = run(["bento", "import", str(bad), "--deploy"], capsys)
+    code, _, err = run(["bento", "import", str(bad), *deploy], capsys)
+    assert code == EXIT_USAGE
+    assert "AIDOCK_PROJECT_DIR" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "result", "expected"),
+    [
+        (
+            ["sorter"],
+            {"name": "sorter", "removed_tags": ["1", "2"], "stack_removed": True},
+            ["removed: sorter: tags 1, 2", "stack: stopped and removed"],
+        ),
+        (
+            ["sorter", "--version", "2"],
+            {"name": "sorter", "removed_tags": [], "stack_removed": False},
+            ["removed: sorter: no tag (none left in the registry)", "stack: none"],
+        ),
+    ],
+    ids=["every-tag", "already-gone"],
+)
+def test_cli_remove_runs_the_playbook(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    result: dict[str, Any],
+    expected: list[str],
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(0, result)
+    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    code, out, err = run(["bento", "remove", *args], capsys)
+    assert code == EXIT_OK, err
+    [(argv, _)] = fake.calls
+    assert argv[3] == str(project / "playbooks/remove_ai.yml")
+    assert fake.extra["ai_name"] == "sorter"
+    assert fake.extra.get("ai_version") == ("2" if "--version" in args else None)
+    lines = out.splitlines()
+    assert lines[:2] == expected
+    assert "playbooks/registry_gc.yml reclaims the space" in lines[2]
+    code, out, _ = run(["bento", "remove", *args, "--json"], capsys)
+    assert json.loads(out)["reclaim_space"].endswith("playbooks/registry_gc.yml")
+
+
+def test_cli_remove_failures(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import aidock.bento.cli as bento_cli
+
+    fake = FakeRun(2)
+    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    code, _, err = run(["bento", "remove", "extraction"], capsys)
+    assert code == 1
+    assert "remove_ai.yml failed (exit 2)" in err
+    for bad in (["Bad_Name"], ["ok", "--version", "bad tag!"]):
+        code, _, err = run(["bento", "remove", *bad], capsys)
+        assert code == EXIT_USAGE, bad
+    assert len(fake.calls) == 1
+    (project / "playbooks" / "remove_ai.yml").unlink()
+    code, _, err = run(["bento", "remove", "sorter"], capsys)
     assert code == EXIT_USAGE
     assert "AIDOCK_PROJECT_DIR" in err

@@ -147,6 +147,33 @@ def test_help_explains_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--top-k" in out and "--json" in out and "AIDOCK_RAG_URL" in out
 
 
+def test_bento_help_explains_import_and_remove(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["bento", "--help"], capsys)
+    assert "import" in out and "remove" in out
+    _, out, _ = run(["bento", "import", "--help"], capsys)
+    assert "pushes it as <registry>/aidock/<name>:<version>" in " ".join(out.split())
+    assert "--deploy" in out and "--context-only DIR" in out and "--version TAG" in out
+    _, out, _ = run(["bento", "remove", "--help"], capsys)
+    assert "playbooks/registry_gc.yml" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bento", "remove"],
+        ["bento", "remove", "Bad_Name"],
+        ["bento", "remove", "x", "--version", "a b"],
+    ],
+)
+def test_bento_remove_usage_errors_exit_2(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(args, capsys)
+    assert code == EXIT_USAGE
+    assert "usage: aidock bento remove" in err
+    assert out == ""
+
+
 def test_cli_does_not_load_the_service_stack() -> None:
     code = (
         "import sys; from aidock.cli import build_parser; build_parser();"

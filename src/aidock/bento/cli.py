@@ -1,11 +1,14 @@
-"""``aidock bento``: build Bentos of the document AIs, validate and import ``.bento`` archives.
+"""``aidock bento``: build Bentos of the document AIs; import and remove custom AIs.
 
 ``build`` trains an AI on the generated corpus and saves it as a Bento (``BENTOML_HOME``
-chooses the store); ``validate`` checks an archive; ``import`` validates it, unpacks it
-into a Docker build context and prints what would be built (building and pushing the
-image is the ``ai_image`` role's job); ``import --deploy`` validates it and runs
-``playbooks/import_bento.yml`` of the source checkout, which builds, pushes and starts it.
-Exit codes: 0 ok, 1 invalid archive, failed build or failed deploy, 2 usage error.
+chooses the store); ``validate`` checks an archive. ``import`` validates an archive, then
+runs ``playbooks/import_bento.yml`` of the source checkout, which checks it again against
+the site (names, wheelhouse), builds the hardened image and pushes it to the site registry:
+from there the agent starts it on request. ``import --deploy`` also runs it as a compose
+stack on the AI hosts; ``import --context-only DIR`` only unpacks it into a Docker build
+context (what the ``ai_image`` role builds from). ``remove`` runs ``playbooks/remove_ai.yml``:
+its stack stopped, its images and registry tags deleted.
+Exit codes: 0 ok, 1 invalid archive or a failed build, import or removal, 2 usage error.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +31,15 @@ if TYPE_CHECKING:  # imported by the handlers: `aidock --help` needs neither YAM
 
 EXIT_INVALID = 1
 AI_NAMES = ("extraction", "categorization")
-DEFAULT_IMPORT_DIR = ".cache/bento-builds"
 IMAGE_NAMESPACE = "aidock"
 HELD_OUT_DOCS = 200
 PROJECT_DIR_ENV = "AIDOCK_PROJECT_DIR"
 IMPORT_PLAYBOOK = "playbooks/import_bento.yml"
+REMOVE_PLAYBOOK = "playbooks/remove_ai.yml"
+GC_PLAYBOOK = "playbooks/registry_gc.yml"
 DEFAULT_INVENTORY = "inventories/local"
+# An image tag, as the ai_image role accepts it.
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def _print(data: dict[str, Any], as_json: bool) -> None:
@@ -93,9 +102,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_plan(report: ArchiveReport, context: Path) -> dict[str, Any]:
+def image_tag(text: str) -> str:
+    """argparse type: a Docker image tag."""
+    if not IMAGE_TAG.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an image tag (letters, digits, '_', '.', '-'; at most 128)"
+        )
+    return text
+
+
+def ai_name(text: str) -> str:
+    """argparse type: an AI name (it names the image, the stack and its directory)."""
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an AI name (1 to 63 lower case letters, digits and '-', "
+            "starting with a letter or digit)"
+        )
+    return text
+
+
+def build_plan(report: ArchiveReport, context: Path, tag: str | None = None) -> dict[str, Any]:
     """What the image build of an imported Bento needs and runs."""
-    tag = report.image_tag
+    tag = tag or report.image_tag
     image = f"{IMAGE_NAMESPACE}/{report.ai_name}:{tag}"
     build_args = {
         "AI_NAME": report.ai_name,
@@ -123,85 +151,164 @@ def project_dir() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def deploy_argv(
+def playbook_argv(
+    project: Path,
+    playbook: str,
+    extra: dict[str, Any],
+    *,
+    inventory: str = DEFAULT_INVENTORY,
+    ansible_playbook: str | Path | None = None,
+) -> list[str]:
+    """``ansible-playbook -i INVENTORY PLAYBOOK --extra-vars JSON`` of the checkout."""
+    command = ansible_playbook or Path(sys.executable).parent / "ansible-playbook"
+    inventory_path = Path(inventory)
+    if not inventory_path.is_absolute():
+        inventory_path = project / inventory_path
+    return [
+        str(command),
+        "-i",
+        str(inventory_path),
+        str(project / playbook),
+        "--extra-vars",
+        json.dumps(extra, sort_keys=True),
+    ]
+
+
+def import_argv(
     project: Path,
     archive: str | Path,
     *,
+    deploy: bool = False,
     inventory: str = DEFAULT_INVENTORY,
     name: str | None = None,
     version: str | None = None,
     port: int | None = None,
+    result_file: str | Path | None = None,
     ansible_playbook: str | Path | None = None,
 ) -> list[str]:
-    """The ``ansible-playbook`` command that imports ``archive`` as a custom AI."""
-    extra: dict[str, Any] = {"bento_archive": str(Path(archive).resolve())}
+    """The ``ansible-playbook`` command that imports ``archive`` (and deploys it)."""
+    extra: dict[str, Any] = {
+        "bento_archive": str(Path(archive).resolve()),
+        "bento_deploy": deploy,
+    }
     if name:
         extra["bento_ai_name"] = name
     if version:
         extra["bento_version"] = version
     if port is not None:
         extra["bento_port"] = port
-    playbook = ansible_playbook or Path(sys.executable).parent / "ansible-playbook"
-    inventory_path = Path(inventory)
-    if not inventory_path.is_absolute():
-        inventory_path = project / inventory_path
-    return [
-        str(playbook),
-        "-i",
-        str(inventory_path),
-        str(project / IMPORT_PLAYBOOK),
-        "--extra-vars",
-        json.dumps(extra, sort_keys=True),
-    ]
+    if result_file is not None:
+        extra["bento_result_file"] = str(result_file)
+    return playbook_argv(
+        project, IMPORT_PLAYBOOK, extra, inventory=inventory, ansible_playbook=ansible_playbook
+    )
 
 
-def _deploy(args: argparse.Namespace) -> int:
-    """``import --deploy``: check the archive here, then let the playbook build and run it."""
+def remove_argv(
+    project: Path,
+    name: str,
+    *,
+    version: str | None = None,
+    inventory: str = DEFAULT_INVENTORY,
+    result_file: str | Path | None = None,
+    ansible_playbook: str | Path | None = None,
+) -> list[str]:
+    """The ``ansible-playbook`` command that removes AI ``name`` (one tag, or all)."""
+    extra: dict[str, Any] = {"ai_name": name}
+    if version:
+        extra["ai_version"] = version
+    if result_file is not None:
+        extra["ai_result_file"] = str(result_file)
+    return playbook_argv(
+        project, REMOVE_PLAYBOOK, extra, inventory=inventory, ansible_playbook=ansible_playbook
+    )
+
+
+def _checkout(playbook: str, what: str) -> Path | None:
+    """The source checkout holding ``playbook``, or None (and a message)."""
     project = project_dir()
-    if not (project / IMPORT_PLAYBOOK).is_file():
+    if not (project / playbook).is_file():
         print(
-            f"error: --deploy runs {IMPORT_PLAYBOOK} of a source checkout; none at {project} "
+            f"error: {what} runs {playbook} of a source checkout; none at {project} "
             f"(set ${PROJECT_DIR_ENV})",
             file=sys.stderr,
         )
-        return EXIT_USAGE
-    if _validate(args) is None:
-        return EXIT_INVALID
-    argv = deploy_argv(
-        project,
-        args.archive,
-        inventory=args.inventory,
-        name=args.name,
-        version=args.version,
-        port=args.port,
-    )
+        return None
+    return project
+
+
+def _stderr() -> int | None:
+    """File descriptor of stderr, where the playbook's output goes (stdout is the result)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError):  # a captured stream without a file
+        return None
+
+
+def _run_playbook(project: Path, argv: list[str], result_file: Path) -> dict[str, Any] | None:
+    """Run ``argv`` in the checkout; the result the playbook wrote, or None (and a message)."""
     env = {**os.environ}
     env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
-    print("running: " + " ".join(argv), file=sys.stderr, flush=True)
+    print("running: " + shlex.join(argv), file=sys.stderr, flush=True)
     try:
-        done = subprocess.run(argv, cwd=project, env=env, check=False)
+        done = subprocess.run(argv, cwd=project, env=env, stdout=_stderr(), check=False)
     except OSError as exc:
         print(f"error: cannot run {argv[0]}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return None
+    playbook = Path(argv[3]).relative_to(project)
     if done.returncode != 0:
-        print(f"error: {IMPORT_PLAYBOOK} failed (exit {done.returncode})", file=sys.stderr)
-        return EXIT_INVALID
-    return EXIT_OK
+        print(f"error: {playbook} failed (exit {done.returncode})", file=sys.stderr)
+        return None
+    try:
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: {playbook} left no readable result ({exc})", file=sys.stderr)
+        return None
+    return result if isinstance(result, dict) else None
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    """Handler of ``aidock bento import``: validate, unpack, print the build plan (or deploy)."""
+def agent_request(result: dict[str, Any]) -> dict[str, str]:
+    """How a worker asks the site's agent for the AI ``result`` describes."""
+    name, version = result["name"], result["version"]
+    compose = result.get("agent_compose") or "/opt/aidock/stacks/agent/compose.yaml"
+    worker = (
+        f"docker compose -f {compose} run --rm -T worker run --ai {name} --version {version} "
+        f"--input /input --output /output/{name}.jsonl"
+    )
+    body = json.dumps({"ai": name, "version": version})
+    return {"worker": worker, "api": f"POST /v1/instances {body}"}
+
+
+def import_summary(result: dict[str, Any]) -> list[str]:
+    """What ``import`` prints once the playbook pushed (and maybe deployed) the AI."""
+    request = agent_request(result)
+    lines = [
+        f"pushed: {result['image']}",
+        f"ai: {result['name']} version {result['version']} (Bento {result.get('bento', '?')}, "
+        f"schema {result.get('schema_version', '?')})",
+    ]
+    if result.get("deployed"):
+        lines.append(f"stack: {result['url']} (compose project {result['project_dir']})")
+    lines += [
+        "request it through the agent:",
+        f"  {request['worker']}",
+        f"  or {request['api']}",
+        f"remove it: aidock bento remove {result['name']} --version {result['version']}",
+    ]
+    return lines
+
+
+def _context_only(args: argparse.Namespace) -> int:
+    """``import --context-only DIR``: validate, unpack, print the build plan."""
     from aidock.bento.archive import DOCKERFILE_MEMBER, ArchiveError, unpack_archive
 
-    if args.deploy:
-        return _deploy(args)
     if args.dockerfile and not Path(args.dockerfile).is_file():
         print(f"error: Dockerfile {args.dockerfile} not found", file=sys.stderr)
         return EXIT_USAGE
     report = _validate(args)
     if report is None:
         return EXIT_INVALID
-    context = Path(args.dest) / f"{report.ai_name}-{report.version}"
+    context = Path(args.context_only) / f"{report.ai_name}-{report.version}"
     if context.exists():
         print(f"error: {context} already exists", file=sys.stderr)
         return EXIT_INVALID
@@ -213,7 +320,75 @@ def cmd_import(args: argparse.Namespace) -> int:
     dockerfile = Path(args.dockerfile) if args.dockerfile else context / "bento" / DOCKERFILE_MEMBER
     (context / "Dockerfile").write_bytes(dockerfile.read_bytes())
     (context / "app").mkdir()
-    _print({**report.summary(), **build_plan(report, context)}, args.json)
+    _print({**report.summary(), **build_plan(report, context, args.version)}, args.json)
+    return EXIT_OK
+
+
+def _usage(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Handler of ``aidock bento import``: validate, then build and push (and deploy) it."""
+    if args.context_only:
+        if args.deploy or args.port is not None:
+            return _usage("--context-only only unpacks: no --deploy or --port with it")
+        return _context_only(args)
+    if args.dockerfile:
+        return _usage("--dockerfile goes with --context-only (the site builds from its own)")
+    if args.port is not None and not args.deploy:
+        return _usage("--port is the port of the stack --deploy starts: add --deploy")
+    project = _checkout(IMPORT_PLAYBOOK, "import")
+    if project is None:
+        return EXIT_USAGE
+    if _validate(args) is None:  # before anything is built, pushed or started
+        return EXIT_INVALID
+    with tempfile.TemporaryDirectory(prefix="aidock-import-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        argv = import_argv(
+            project,
+            args.archive,
+            deploy=args.deploy,
+            inventory=args.inventory,
+            name=args.name,
+            version=args.version,
+            port=args.port,
+            result_file=result_file,
+        )
+        result = _run_playbook(project, argv, result_file)
+    if result is None:
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps({**result, "agent_request": agent_request(result)}, indent=2))
+    else:
+        print("\n".join(import_summary(result)))
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Handler of ``aidock bento remove``: stop its stack, delete its images and tags."""
+    project = _checkout(REMOVE_PLAYBOOK, "remove")
+    if project is None:
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="aidock-remove-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        argv = remove_argv(
+            project, args.name, version=args.version, inventory=args.inventory,
+            result_file=result_file,
+        )  # fmt: skip
+        result = _run_playbook(project, argv, result_file)
+    if result is None:
+        return EXIT_INVALID
+    gc = f"ansible-playbook -i {args.inventory} {GC_PLAYBOOK}"
+    if args.json:
+        print(json.dumps({**result, "reclaim_space": gc}, indent=2))
+        return EXIT_OK
+    tags = result.get("removed_tags") or []
+    what = f"tags {', '.join(tags)}" if tags else "no tag (none left in the registry)"
+    print(f"removed: {result['name']}: {what}")
+    print(f"stack: {'stopped and removed' if result.get('stack_removed') else 'none'}")
+    print(f"the registry keeps the layers until {GC_PLAYBOOK} reclaims the space: {gc}")
     return EXIT_OK
 
 
@@ -235,9 +410,16 @@ def _archive_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         metavar="NAME",
-        help="deploy the AI under NAME (image, compose project) instead of the Bento's name",
+        help="import the AI under NAME (image, stack, /info) instead of the Bento's name",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _inventory_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, metavar="DIR",
+        help=f"Ansible inventory, relative to the checkout (default: {DEFAULT_INVENTORY})",
+    )  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -245,10 +427,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _, sub = add_group(
         subparsers,
         "bento",
-        "build Bentos of the document AIs; validate and import .bento archives",
+        "build Bentos of the document AIs; import .bento archives as custom AIs; remove them",
         "Build Bentos of the document AIs (BENTOML_HOME chooses the BentoML store), validate "
-        ".bento archives, and import them as Docker build contexts.\n\n"
-        "Exit codes: 0 ok, 1 invalid archive or failed build, 2 usage error.",
+        ".bento archives, import them as custom AIs (image built and pushed to the site "
+        "registry, where the agent finds them) and remove them again.\n\n"
+        "Exit codes: 0 ok, 1 invalid archive or a failed build, import or removal, "
+        "2 usage error.",
     )
     build = sub.add_parser(
         "build",
@@ -262,7 +446,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generated training documents (default: 1200)",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
-    build.add_argument("--output", metavar="DIR", help="export the .bento archive into DIR")
+    build.add_argument(
+        "--output", metavar="PATH",
+        help="export the .bento archive: PATH itself when it ends in .bento, else into the "
+        "directory PATH as <name>-<version>.bento",
+    )  # fmt: skip
     build.add_argument("--json", action="store_true", help="print JSON")
     build.set_defaults(handler=cmd_build)
 
@@ -276,40 +464,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     imp = sub.add_parser(
         "import",
-        help="validate an archive, unpack it into a build context (or --deploy it)",
-        description="Validate ARCHIVE, unpack it into DEST/<name>-<version>/bento with the "
-        "Dockerfile beside it, and print the image that would be built. Nothing is written "
-        "when the archive is invalid.\n\nWith --deploy: validate it, then run "
+        help="validate an archive, build its image and push it to the site registry",
+        description="Validate ARCHIVE, then run "
         f"{IMPORT_PLAYBOOK} of the source checkout (${PROJECT_DIR_ENV}), which validates it "
-        "again against the site's AIs and wheelhouse, builds and pushes the hardened image, "
-        "writes compose/<name>/compose.yaml and starts the stack healthy.",
+        "again against the site's AIs and wheelhouse, builds the hardened image from the "
+        "site's images/bento/Dockerfile and pushes it as <registry>/aidock/<name>:<version>. "
+        "The agent then starts it on request; the end of the output says how. Nothing is "
+        "built when the archive is invalid. The playbook's output goes to stderr, the result "
+        "to stdout.\n\n"
+        "--deploy also runs it as a compose stack under the site's stacks directory (port "
+        "--port) and waits until it is healthy. --context-only DIR instead only unpacks it "
+        "into DIR/<name>-<version>/ (bento/, Dockerfile, app/) and prints the build plan.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _archive_args(imp)
     imp.add_argument(
-        "--dest", default=DEFAULT_IMPORT_DIR, metavar="DIR",
-        help=f"where build contexts go (default: {DEFAULT_IMPORT_DIR})",
+        "--version", type=image_tag, metavar="TAG",
+        help="image tag (default: <AI version>-<Bento version>)",
     )  # fmt: skip
-    imp.add_argument(
-        "--dockerfile", metavar="FILE",
-        help="use this Dockerfile (e.g. the site's images/bento/Dockerfile) instead of the "
-        "one the Bento carries",
-    )  # fmt: skip
+    _inventory_arg(imp)
     deploy = imp.add_argument_group("deploy")
     deploy.add_argument(
         "--deploy", action="store_true",
-        help=f"build, push and run it as a custom AI with {IMPORT_PLAYBOOK}",
+        help="also run it as a compose stack and wait until it is healthy",
     )  # fmt: skip
     deploy.add_argument(
         "--port", type=int_range(1, 65535), metavar="N",
-        help="host port of its API (default: the playbook's bento_port)",
+        help="host port of the stack's API (default: the playbook's bento_port, 3010)",
     )  # fmt: skip
-    deploy.add_argument(
-        "--version", metavar="TAG",
-        help="image tag (default: <AI version>-<Bento version>)",
+    context = imp.add_argument_group("build context only")
+    context.add_argument(
+        "--context-only", metavar="DIR",
+        help="only unpack the archive into a Docker build context under DIR (no build, no "
+        "push); the ai_image role builds from it",
     )  # fmt: skip
-    deploy.add_argument(
-        "--inventory", default=DEFAULT_INVENTORY, metavar="DIR",
-        help=f"Ansible inventory, relative to the checkout (default: {DEFAULT_INVENTORY})",
+    context.add_argument(
+        "--dockerfile", metavar="FILE",
+        help="with --context-only: use this Dockerfile (e.g. the site's "
+        "images/bento/Dockerfile) instead of the one the Bento carries",
     )  # fmt: skip
     imp.set_defaults(handler=cmd_import)
+
+    remove = sub.add_parser(
+        "remove",
+        help="stop an imported AI's stack and delete its images and registry tags",
+        description=f"Run {REMOVE_PLAYBOOK} of the source checkout: stop and remove the "
+        "stack of AI NAME if there is one (with its volumes and images), remove its images "
+        "from the AI hosts and delete its tags (only TAG with --version) from the site "
+        "registry. The site's own AIs (aidock_ais) are refused. Removing what is already "
+        f"gone changes nothing. The registry frees the space at the next {GC_PLAYBOOK}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    remove.add_argument("name", type=ai_name, metavar="NAME", help="the AI to remove")
+    remove.add_argument(
+        "--version", type=image_tag, metavar="TAG",
+        help="remove only this tag (default: every tag); its stack only if it runs TAG",
+    )  # fmt: skip
+    _inventory_arg(remove)
+    remove.add_argument("--json", action="store_true", help="print JSON")
+    remove.set_defaults(handler=cmd_remove)
