@@ -1,18 +1,25 @@
-"""Import a user's .bento archive as a custom AI, for real: train, import, call; and bad archives.
+"""Import a user's .bento archive as a custom AI, for real: train, import, deploy, remove.
 
-A small categorization AI is trained and saved as a Bento (named ``categorization`` like the
-site's own AI), then imported under another name with ``aidock bento import --deploy``, which runs
-``playbooks/import_bento.yml``: image in the registry, stack healthy and hardened, answers that
-validate against the schema. Then damaged archives, a name clash and a port clash each make the
-playbook fail with the reason, before anything is built or started. The imported AI is removed
-at the end (ai_stack state absent with purge, registry manifest, compose folder, build caches).
+One small categorization AI is trained and saved as a Bento (named ``categorization`` like the
+site's own AI) at a path ending in ``.bento``, then, under another name:
+
+- ``aidock bento import`` builds and pushes its image to the site registry and starts nothing;
+- ``aidock bento import --deploy`` also runs its stack, healthy and hardened, whose ``/info``
+  names the name it was imported under and whose answers validate against the schema;
+- a second tag comes and goes with ``aidock bento remove --version`` while the stack stays;
+- ``aidock bento remove`` leaves no stack directory, no container, no image and no tag, and
+  removing it again changes nothing.
+
+Damaged archives, a name clash and port clashes each make the playbook fail with the reason,
+before anything is built or started. Nothing of it is written into the git checkout.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -23,131 +30,180 @@ import docker
 import pytest
 import requests
 import yaml
-from conftest import CA_FILE, REGISTRY_URL, REGISTRY_USER, REPO, aidock, wait_healthy
+from conftest import CA_FILE, REGISTRY, REGISTRY_URL, REGISTRY_USER, REPO, wait_healthy
 
 from aidock.ais.corpus import generate_one
 from aidock.bento.archive import LABELS, LOCK_MEMBER
 from aidock.schemas.bento import CategorizationResponse
 
 AI_NAME = "invoice-sorter"
+EXTRA_TAG = "extra-1"  # a second version, removed on its own
 PORT = 3013
 FREE_PORT = 3014  # the bad archives' port: PORT is taken by the imported AI meanwhile
 URL = f"http://127.0.0.1:{PORT}"
-CONTAINER = f"aidock-{AI_NAME}-{AI_NAME}-1"
+PROJECT = f"aidock-{AI_NAME}"
+CONTAINER = f"{PROJECT}-{AI_NAME}-1"
+REPOSITORY = f"{REGISTRY}/aidock/{AI_NAME}"
 PLAYBOOK = "playbooks/import_bento.yml"
+REMOVE_PLAYBOOK = "playbooks/remove_ai.yml"
 STACKS_DIR = Path("/opt/aidock/stacks")
 BUILD_DIR = Path("/var/cache/aidock/ai_image")
 IMPORTS_DIR = REPO / ".cache" / "bento" / "imports"
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 DOCUMENT = generate_one(seed=99, index=1, category="invoice")
+ANSIBLE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+
+
+def aidock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The aidock CLI of this venv, with time for an image build."""
+    cli = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "aidock"
+    if not cli.exists():
+        cli = REPO / ".venv" / "bin" / "aidock"
+    return run([str(cli), *args], env={**os.environ, **ANSIBLE_ENV, **(env or {})})
 
 
 def playbook(play: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(REPO / ".venv/bin/ansible-playbook"), "-i", "inventories/local", play, *extra],
-        cwd=REPO,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    ansible = str(REPO / ".venv/bin/ansible-playbook")
+    return run([ansible, "-i", "inventories/local", play, *extra], env=ANSIBLE_ENV)
 
 
-def registry_get(path: str, password: str, **headers: str) -> requests.Response:
-    return requests.get(
-        f"{REGISTRY_URL}{path}",
+def recap(output: str) -> dict[str, int]:
+    line = re.search(r"^localhost\s*:\s*(.*)$", output, re.MULTILINE)
+    assert line, output[-2000:]
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
+
+
+def registry_tags(password: str) -> list[str]:
+    """Tags of the imported AI in the registry ([] when it has none or never had any)."""
+    answer = requests.get(
+        f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/tags/list",
         auth=(REGISTRY_USER, password),
         verify=str(CA_FILE),
-        headers=headers,
         timeout=30,
     )
+    if answer.status_code == 404:
+        return []
+    answer.raise_for_status()
+    return sorted(answer.json().get("tags") or [])
+
+
+def ai_containers(client: docker.DockerClient) -> list[str]:
+    """Containers of the imported AI: its stack's, or any running one of its images."""
+    return sorted(
+        c.name
+        for c in client.containers.list(all=True)
+        if c.labels.get("com.docker.compose.project") == PROJECT
+        or c.attrs["Config"]["Image"].startswith(f"{REPOSITORY}:")
+    )
+
+
+def git_status() -> set[str]:
+    lines = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    return set(lines)
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small categorization Bento, exported as a .bento archive."""
+def checkout_before() -> set[str]:
+    """`git status` before anything is imported (other work in a shared checkout may show)."""
+    return git_status()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, checkout_before: set[str]) -> Path:
+    """A small categorization Bento, exported to a path ending in .bento."""
     out = tmp_path_factory.mktemp("bento")
+    target = out / "nested" / "sorter.bento"
     result = aidock(
         "bento", "build", "--ai", "categorization", "--train-docs", "200",
-        "--output", str(out / "archive"), "--json",
+        "--output", str(target), "--json",
         env={"BENTOML_HOME": str(out / "store"), "BENTOML_DO_NOT_TRACK": "true"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return next((out / "archive").glob("*.bento"))
+    assert json.loads(result.stdout)["archive"] == str(target)
+    return target
 
 
 @pytest.fixture(scope="module")
 def report(archive: Path) -> dict[str, Any]:
-    import json
-
     result = aidock("bento", "validate", str(archive), "--name", AI_NAME, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def remove_imported(name: str, version: str, password: str) -> None:
-    """Stop and purge the stack, drop the tag from the registry, remove the generated files."""
-    if (REPO / "compose" / name / "compose.yaml").is_file():
-        stack = f'{{"name": "{name}", "version": "{version}", "port": {PORT}}}'
-        done = playbook(
-            "playbooks/stacks.yml",
-            "-e",
-            f'{{"ai_stack_list": [{stack}], "ai_stack_state": "absent", "ai_stack_purge": true}}',
-        )
-        assert done.returncode == 0, done.stdout[-3000:]
-    head = registry_get(f"/v2/aidock/{name}/manifests/{version}", password, Accept=MANIFEST_TYPES)
-    if head.status_code == 200:
-        requests.delete(
-            f"{REGISTRY_URL}/v2/aidock/{name}/manifests/{head.headers['Docker-Content-Digest']}",
-            auth=(REGISTRY_USER, password),
-            verify=str(CA_FILE),
-            timeout=30,
-        ).raise_for_status()
-    for path in (REPO / "compose" / name, STACKS_DIR / name, BUILD_DIR / name):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in IMPORTS_DIR.glob(f"{name}-*"):
-        shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture(scope="module")
+def pushed(archive: Path, registry_password: str) -> Iterator[subprocess.CompletedProcess[str]]:
+    """`aidock bento import` without --deploy: image built and pushed, nothing started."""
+    try:
+        yield aidock("bento", "import", str(archive), "--name", AI_NAME, "--json")
+    finally:  # whatever a failed test left: the removal under test, then by hand
+        aidock("bento", "remove", AI_NAME)
 
 
 @pytest.fixture(scope="module")
-def imported(
-    archive: Path, report: dict[str, Any], registry_password: str
-) -> Iterator[subprocess.CompletedProcess[str]]:
-    """The archive imported as AI_NAME on PORT through `aidock bento import --deploy`."""
-    try:
-        result = aidock(
-            "bento", "import", str(archive), "--deploy", "--name", AI_NAME, "--port", str(PORT),
-            env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-        )  # fmt: skip
-        yield result
-    finally:
-        remove_imported(AI_NAME, report["image_tag"], registry_password)
+def deployed(
+    pushed: subprocess.CompletedProcess[str], archive: Path
+) -> subprocess.CompletedProcess[str]:
+    """The same archive imported again with --deploy on PORT."""
+    assert pushed.returncode == 0, pushed.stderr[-4000:]
+    return aidock(
+        "bento", "import", str(archive), "--deploy", "--name", AI_NAME, "--port", str(PORT)
+    )
 
 
-def test_import_deploys_the_ai(imported: subprocess.CompletedProcess[str]) -> None:
-    assert imported.returncode == 0, imported.stdout[-6000:] + imported.stderr[-2000:]
-    assert f"{PLAYBOOK}" in imported.stderr
-    assert f"AI {AI_NAME} (categorization:" in imported.stdout
+# --- Import: pushed, not started -------------------------------------------------------------
 
 
-def test_image_is_in_the_registry(
-    imported: subprocess.CompletedProcess[str], report: dict[str, Any], registry_password: str
+def test_save_bento_writes_the_archive_named(archive: Path) -> None:
+    assert archive.is_file()
+    assert [p.name for p in archive.parent.iterdir()] == ["sorter.bento"]
+
+
+def test_import_pushes_the_image(
+    pushed: subprocess.CompletedProcess[str], report: dict[str, Any], registry_password: str
 ) -> None:
-    tags = registry_get(f"/v2/aidock/{AI_NAME}/tags/list", registry_password)
-    assert tags.status_code == 200, tags.text
-    assert report["image_tag"] in tags.json()["tags"]
+    assert pushed.returncode == 0, pushed.stderr[-6000:]
+    assert PLAYBOOK in pushed.stderr  # the playbook's output goes to stderr
+    result = json.loads(pushed.stdout)
+    tag = report["image_tag"]
+    assert result["image"] == f"{REPOSITORY}:{tag}"
+    assert result["deployed"] is False
+    assert result["bento"] == report["bento"]
+    assert f"--ai {AI_NAME} --version {tag}" in result["agent_request"]["worker"]
+    assert registry_tags(registry_password) == [tag]
+
+
+def test_import_starts_nothing(
+    pushed: subprocess.CompletedProcess[str], docker_client: docker.DockerClient
+) -> None:
+    assert pushed.returncode == 0, pushed.stderr[-4000:]
+    assert ai_containers(docker_client) == []
+    assert not (STACKS_DIR / AI_NAME).exists()
+    assert "TASK [ai_stack" not in pushed.stderr
+
+
+# --- Import --deploy: a healthy, hardened stack ----------------------------------------------
+
+
+def test_deploy_says_what_it_pushed_and_where_it_runs(
+    deployed: subprocess.CompletedProcess[str], report: dict[str, Any]
+) -> None:
+    assert deployed.returncode == 0, deployed.stderr[-6000:]
+    lines = deployed.stdout.splitlines()
+    assert lines[0] == f"pushed: {REPOSITORY}:{report['image_tag']}"
+    assert f"stack: {URL} (compose project {STACKS_DIR / AI_NAME})" in lines
+    assert any(f"worker run --ai {AI_NAME} --version {report['image_tag']}" in x for x in lines)
 
 
 def test_stack_is_healthy_and_hardened(
-    imported: subprocess.CompletedProcess[str],
+    deployed: subprocess.CompletedProcess[str],
     docker_client: docker.DockerClient,
     report: dict[str, Any],
 ) -> None:
@@ -165,23 +221,30 @@ def test_stack_is_healthy_and_hardened(
     assert config["PortBindings"]["3000/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]
 
 
-def test_compose_file_is_written_and_pinned(
-    imported: subprocess.CompletedProcess[str], report: dict[str, Any]
+def test_compose_project_is_on_the_host_not_in_the_checkout(
+    deployed: subprocess.CompletedProcess[str], report: dict[str, Any]
 ) -> None:
-    compose = yaml.safe_load((REPO / "compose" / AI_NAME / "compose.yaml").read_text())
+    project = STACKS_DIR / AI_NAME
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
     service = compose["services"][AI_NAME]
-    assert compose["name"] == f"aidock-{AI_NAME}"
+    assert compose["name"] == PROJECT
     assert service["image"].endswith(f"/aidock/{AI_NAME}:${{AI_VERSION:-{report['image_tag']}}}")
     assert service["read_only"] is True
     assert service["cap_drop"] == ["ALL"]
     assert "healthcheck" in service
-    env = (STACKS_DIR / AI_NAME / ".env").read_text()
+    assert (project / "README.md").is_file()
+    env = (project / ".env").read_text()
     assert f"AI_VERSION={report['image_tag']}" in env
     assert f"AI_PORT={PORT}" in env
+    assert not (REPO / "compose" / AI_NAME).exists()
 
 
-def test_endpoint_answers_in_its_schema(imported: subprocess.CompletedProcess[str]) -> None:
+def test_endpoint_answers_in_its_schema_under_its_name(
+    deployed: subprocess.CompletedProcess[str], report: dict[str, Any]
+) -> None:
     info = requests.get(f"{URL}/info", timeout=10).json()
+    assert info["name"] == AI_NAME  # the name it was imported under, not the Bento's
+    assert info["bento_tag"] == report["bento"]
     assert info["schema_version"] == "categorization/v1"
     response = requests.post(f"{URL}/categorize", json={"text": DOCUMENT.text}, timeout=30)
     assert response.status_code == 200, response.text
@@ -192,18 +255,12 @@ def test_endpoint_answers_in_its_schema(imported: subprocess.CompletedProcess[st
     assert bad.json()["field"] == "text"
 
 
-def recap(output: str) -> dict[str, int]:
-    line = re.search(r"^localhost\s*:\s*(.*)$", output, re.MULTILINE)
-    assert line, output[-2000:]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
-
-
 def test_reimport_changes_nothing(
-    imported: subprocess.CompletedProcess[str], archive: Path
+    deployed: subprocess.CompletedProcess[str], archive: Path
 ) -> None:
     result = playbook(
         PLAYBOOK, "-e", f"bento_archive={archive}", "-e", f"bento_ai_name={AI_NAME}",
-        "-e", f"bento_port={PORT}",
+        "-e", "bento_deploy=true", "-e", f"bento_port={PORT}",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
     assert recap(result.stdout)["changed"] == 0, result.stdout[-6000:]
@@ -281,13 +338,14 @@ def unchanged(source: Path, dest: Path) -> Path:
         (unknown_schema, "bad-schema", FREE_PORT, "unknown schema version 'categorization/v9'"),
         (unresolvable_lock, "bad-lock", FREE_PORT, "lacks 1 locked wheel(s): left-pad==9.9.9"),
         (unchanged, "extraction", FREE_PORT, "'extraction' (Bento 'categorization') clashes"),
-        (unchanged, "bad-port", 3001, "bento_port a port between 1 and 65535 that neither"),
+        (unchanged, "bad-port", 3001, "bento_port must be a port between 1 and 65535 that"),
         (unchanged, "bad-busy", PORT, f"Port {PORT} is already published by {CONTAINER}"),
     ],
     ids=["corrupt-tar", "no-model", "unknown-schema", "lock-not-in-wheelhouse", "name-clash",
          "site-port", "busy-port"],
 )  # fmt: skip
 def test_bad_archive_fails_before_building(
+    deployed: subprocess.CompletedProcess[str],
     archive: Path,
     tmp_path: Path,
     docker_client: docker.DockerClient,
@@ -298,10 +356,9 @@ def test_bad_archive_fails_before_building(
 ) -> None:
     bad = make(archive, tmp_path / "bad.bento")
     before = {c.name: c.id for c in docker_client.containers.list(all=True)}
-    extraction_compose = (REPO / "compose" / "extraction" / "compose.yaml").read_text()
     result = playbook(
         PLAYBOOK, "-e", f"bento_archive={bad}", "-e", f"bento_ai_name={name}",
-        "-e", f"bento_port={port}",
+        "-e", "bento_deploy=true", "-e", f"bento_port={port}",
     )  # fmt: skip
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output[-3000:]
@@ -312,8 +369,85 @@ def test_bad_archive_fails_before_building(
     after = {c.name: c.id for c in docker_client.containers.list(all=True)}
     touched = [n for n in after if before.get(n) != after[n] and n.startswith(f"aidock-{name}-")]
     assert not touched, touched
-    assert (REPO / "compose" / "extraction" / "compose.yaml").read_text() == extraction_compose
     if name != "extraction":
-        assert not docker_client.images.list(name=f"localhost:5000/aidock/{name}")
-        assert not (REPO / "compose" / name).exists()
+        assert not docker_client.images.list(name=f"{REGISTRY}/aidock/{name}")
+        assert not (STACKS_DIR / name).exists()
         assert not (BUILD_DIR / name).exists()
+
+
+# --- Removal ---------------------------------------------------------------------------------
+
+
+def test_remove_one_version_keeps_the_others(
+    deployed: subprocess.CompletedProcess[str],
+    archive: Path,
+    report: dict[str, Any],
+    registry_password: str,
+    docker_client: docker.DockerClient,
+) -> None:
+    extra = aidock("bento", "import", str(archive), "--name", AI_NAME, "--version", EXTRA_TAG)
+    assert extra.returncode == 0, extra.stderr[-4000:]
+    assert registry_tags(registry_password) == sorted([report["image_tag"], EXTRA_TAG])
+    removed = aidock("bento", "remove", AI_NAME, "--version", EXTRA_TAG)
+    assert removed.returncode == 0, removed.stderr[-4000:]
+    assert removed.stdout.splitlines()[:2] == [
+        f"removed: {AI_NAME}: tags {EXTRA_TAG}",
+        "stack: none",
+    ]
+    assert registry_tags(registry_password) == [report["image_tag"]]
+    assert not docker_client.images.list(name=f"{REPOSITORY}:{EXTRA_TAG}")
+    assert docker_client.containers.get(CONTAINER).status == "running"  # runs the other version
+
+
+def test_remove_leaves_no_stack_container_image_or_tag(
+    deployed: subprocess.CompletedProcess[str],
+    report: dict[str, Any],
+    registry_password: str,
+    docker_client: docker.DockerClient,
+) -> None:
+    result = aidock("bento", "remove", AI_NAME)
+    assert result.returncode == 0, result.stderr[-6000:]
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        f"removed: {AI_NAME}: tags {report['image_tag']}",
+        "stack: stopped and removed",
+    ]
+    assert "playbooks/registry_gc.yml reclaims the space" in lines[2]
+    assert not (STACKS_DIR / AI_NAME).exists()
+    assert ai_containers(docker_client) == []
+    assert not docker_client.images.list(name=REPOSITORY)
+    assert registry_tags(registry_password) == []
+    assert not (BUILD_DIR / AI_NAME).exists()
+    assert not list(IMPORTS_DIR.glob(f"{AI_NAME}-*"))
+
+
+def test_removing_again_changes_nothing(deployed: subprocess.CompletedProcess[str]) -> None:
+    result = playbook(REMOVE_PLAYBOOK, "-e", f"ai_name={AI_NAME}")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert recap(result.stdout)["changed"] == 0, result.stdout[-6000:]
+    assert "no tag to delete in the registry" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("extraction", "extraction is one of the site's AIs"), ("Bad_Name", "Set ai_name")],
+)
+def test_remove_refuses_site_ais_and_bad_names(
+    name: str, reason: str, docker_client: docker.DockerClient
+) -> None:
+    before = sorted(c.name for c in docker_client.containers.list())
+    result = playbook(REMOVE_PLAYBOOK, "-e", f"ai_name={name}")
+    assert result.returncode != 0
+    assert reason in " ".join(result.stdout.split())
+    assert sorted(c.name for c in docker_client.containers.list()) == before
+
+
+def test_nothing_is_written_into_the_checkout(
+    deployed: subprocess.CompletedProcess[str], checkout_before: set[str]
+) -> None:
+    new = git_status() - checkout_before
+    # Other work may change a shared checkout meanwhile; none of it is ours, under compose/ or
+    # named for the imported AI. A clean checkout stays clean.
+    assert not [line for line in new if AI_NAME in line or line[3:].startswith("compose/")], new
+    if not checkout_before:
+        assert not new, new
