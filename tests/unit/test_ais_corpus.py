@@ -1,4 +1,4 @@
-"""The synthetic corpus: determinism, exact span offsets, valid IBANs, coverage."""
+"""The synthetic corpus: determinism, exact span offsets, valid IBANs, coverage, its tables."""
 
 from __future__ import annotations
 
@@ -9,20 +9,12 @@ from difflib import SequenceMatcher
 
 import pytest
 
-from aidock.ais.corpus import (
-    CATEGORIES,
-    FIELD_LABELS,
-    IBAN_BBAN,
-    Document,
-    format_iban,
-    generate,
-    generate_one,
-    iban_is_valid,
-    make_iban,
-    read_jsonl,
-    write_jsonl,
-)
+from aidock.ais.corpus import generate, generate_one
+from aidock.ais.corpus.builder import Builder
+from aidock.ais.corpus.tables import common, language
+from aidock.ais.document import CATEGORIES, FIELD_LABELS, Document, read_jsonl, write_jsonl
 from aidock.ais.features import tokenize
+from aidock.ais.formats import IBAN_BBAN, iban_is_valid
 
 N = 300
 
@@ -114,32 +106,6 @@ def test_labelled_ibans_have_valid_checksums(docs: list[Document]) -> None:
     assert all(iban_is_valid(iban) for iban in ibans)
 
 
-@pytest.mark.parametrize("country", sorted(IBAN_BBAN))
-def test_generated_ibans_are_valid_for_every_country(country: str) -> None:
-    rng = random.Random(country)
-    for _ in range(50):
-        iban = make_iban(rng, country)
-        assert iban_is_valid(iban)
-        assert iban_is_valid(format_iban(iban, grouped=True))
-
-
-@pytest.mark.parametrize(
-    ("iban", "valid"),
-    [
-        ("DE89 3704 0044 0532 0130 00", True),  # published example IBANs
-        ("GB82 WEST 1234 5698 7654 32", True),
-        ("CH93 0076 2011 6238 5295 7", True),
-        ("DE89 3704 0044 0532 0130 01", False),  # one digit off
-        ("DE98ZZZ09999999999", False),  # SEPA creditor id
-        ("RF18 5390 0754 7034", False),  # structured creditor reference
-        ("XX89370400440532013000", False),  # unknown country
-        ("", False),
-    ],
-)
-def test_iban_validation(iban: str, valid: bool) -> None:
-    assert iban_is_valid(iban) is valid
-
-
 def test_jsonl_roundtrip(docs: list[Document], tmp_path) -> None:
     path = write_jsonl(docs[:20], tmp_path / "corpus.jsonl")
     assert read_jsonl(path) == docs[:20]
@@ -222,9 +188,7 @@ def test_label_slips_are_rare_and_between_look_alikes(many: list[Document]) -> N
 
 
 def test_ocr_noise_never_touches_labelled_values() -> None:
-    from aidock.ais.corpus import _Builder
-
-    b = _Builder(random.Random(3), noise=1.0)
+    b = Builder(random.Random(3), noise=1.0)
     b.line("Invoice number: ", ("invoice_number", "INV-2024-00017"), " thank you kindly")
     b.line("Total amount due ", ("total_amount", "1.234,56"))
     text = b.text()
@@ -250,3 +214,22 @@ def test_ocr_variants_of_common_words_occur(many: list[Document]) -> None:
 
     noisy = [d for d in many if any(garbled(w) for w in re.findall(r"[^\W\d_]+", d.text))]
     assert len(noisy) >= 0.03 * len(many)
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def test_languages_have_the_same_phrases() -> None:
+    """A template looks a phrase up by key: every language must have every key."""
+    en, de = language("en"), language("de")
+    for table in ("choose", "text", "note_subjects", "note_bodies"):
+        assert set(getattr(en, table)) == set(getattr(de, table)), table
+    assert len(en.months) == len(de.months) == 12
+
+
+def test_countries_name_known_languages_and_ibans() -> None:
+    countries = common().countries
+    assert {c.code for c in countries} <= set(IBAN_BBAN)
+    for country in countries:
+        assert language(country.language).code == country.language
+        assert country.currency in common().currency_symbols

@@ -20,7 +20,8 @@ pytest.importorskip("joblib")
 
 from aidock.ais.base import ArtifactError, NotTrainedError
 from aidock.ais.categorization import CategorizationAI
-from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Document, Span, generate
+from aidock.ais.corpus import generate
+from aidock.ais.document import CATEGORIES, FIELD_LABELS, Document, Span
 from aidock.ais.extraction import ExtractionAI
 from aidock.ais.metrics import (
     KeywordBaseline,

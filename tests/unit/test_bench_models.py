@@ -10,7 +10,7 @@ from bench import models
 from bench.__main__ import SUITES, select
 from bench.common import Context
 
-from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Span
+from aidock.ais.document import CATEGORIES, FIELD_LABELS, Span
 from aidock.ais.metrics import (
     classification_scores,
     confusion_matrix,

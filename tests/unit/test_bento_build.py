@@ -14,7 +14,8 @@ import bentoml
 
 from aidock.ais.base import NotTrainedError, file_sha256
 from aidock.ais.categorization import CategorizationAI
-from aidock.ais.corpus import Document, generate
+from aidock.ais.corpus import generate
+from aidock.ais.document import Document
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.archive import LABELS, MODEL_FILE, validate_archive
 from aidock.bento.build import BentoBuild, BentoBuildError, save_bento

@@ -22,7 +22,8 @@ pytest.importorskip("bentoml")
 import bentoml
 
 from aidock.ais.categorization import CategorizationAI
-from aidock.ais.corpus import CATEGORIES, Document, generate
+from aidock.ais.corpus import generate
+from aidock.ais.document import CATEGORIES, Document
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.body_limit import MAX_BODY_BYTES
 from aidock.bento.build import BentoBuild, save_bento

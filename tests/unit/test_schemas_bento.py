@@ -55,7 +55,7 @@ def test_extraction_response_roundtrip() -> None:
 
 
 def test_span_out_from_model_span() -> None:
-    from aidock.ais.corpus import Span
+    from aidock.ais.document import Span
 
     span = SpanOut.model_validate(Span("iban", 0, 4, "DE89", 0.5), from_attributes=True)
     assert span.model_dump() == {

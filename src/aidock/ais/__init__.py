@@ -1,9 +1,11 @@
 """The document AIs: extraction (random forest over tokens) and categorization (TF-IDF).
 
-Submodules: ``corpus`` (seeded synthetic training data), ``features`` (tokenizer and
-token features), ``base`` (the ``AI`` base: identity, save/load), ``extraction``,
-``categorization`` and ``metrics`` (scores, baselines, benchmark). Names below are
-imported on first use so that ``aidock.ais.corpus`` does not load scikit-learn.
+Submodules: ``document`` (``Document``, ``Span``, categories and field labels),
+``formats`` (IBAN layouts and checks), ``corpus`` (seeded synthetic training data, a
+package the served AIs never import), ``features`` (tokenizer and token features),
+``base`` (the ``AI`` base: identity, save/load), ``extraction``, ``categorization`` and
+``metrics`` (scores, baselines, benchmark). Names below are imported on first use so that
+``aidock.ais.corpus`` does not load scikit-learn.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ _EXPORTS = {
     "NotTrainedError": "base",
     "CategorizationAI": "categorization",
     "CategoryPrediction": "categorization",
-    "CATEGORIES": "corpus",
-    "FIELD_LABELS": "corpus",
-    "Document": "corpus",
-    "Span": "corpus",
+    "CATEGORIES": "document",
+    "FIELD_LABELS": "document",
+    "Document": "document",
+    "Span": "document",
     "generate": "corpus",
     "ExtractionAI": "extraction",
     "run_benchmark": "metrics",

@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from aidock.ais.corpus import Document
+from aidock.ais.document import Document
 
 if TYPE_CHECKING:
     from aidock.bento.build import BentoBuild

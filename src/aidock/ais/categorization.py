@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from aidock.ais.base import AI
-from aidock.ais.corpus import CATEGORIES, Document
+from aidock.ais.document import CATEGORIES, Document
 from aidock.ais.metrics import classification_scores
 
 _DIGITS = re.compile(r"\d")

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from aidock.ais.base import AI
-from aidock.ais.corpus import FIELD_LABELS, Document, Span
+from aidock.ais.document import FIELD_LABELS, Document, Span
 from aidock.ais.features import FEATURES_VERSION, FeatureExtractor, Featurized, Token
 from aidock.ais.metrics import span_scores
 

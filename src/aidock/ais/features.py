@@ -21,7 +21,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from aidock.ais.corpus import IBAN_LENGTHS, iban_is_valid
+from aidock.ais.formats import IBAN_LENGTHS, iban_is_valid
 
 FEATURES_VERSION = "tokfeat/v1"
 

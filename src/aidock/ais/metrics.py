@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aidock.ais.corpus import CATEGORIES, FIELD_LABELS, Span
+from aidock.ais.document import CATEGORIES, FIELD_LABELS, Span
 from aidock.ais.features import AMOUNT_RE, DATE_RE, IBAN_CANDIDATE_RE, ID_RE, TOKEN_RE
 
 
