@@ -171,10 +171,11 @@ def fake_ai_app(state: FakeAiState) -> Flask:
 
 
 class Server:
-    """A werkzeug server on 127.0.0.1 in a thread."""
+    """A werkzeug server on 127.0.0.1 in a thread (``port`` 0: any free port)."""
 
-    def __init__(self, app: Flask) -> None:
-        self.server: BaseWSGIServer = make_server(LOCALHOST, 0, app, threaded=True)
+    def __init__(self, app: Flask, port: int = 0) -> None:
+        self.app = app
+        self.server: BaseWSGIServer = make_server(LOCALHOST, port, app, threaded=True)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -187,6 +188,10 @@ class Server:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+    def again(self) -> Server:
+        """A new server of the same app on the same port (after ``stop``)."""
+        return Server(self.app, self.port)
 
 
 class FakeOps:
@@ -316,6 +321,19 @@ class FakeOps:
             server = self.servers.pop(container_id, None)
         if server is not None:
             server.stop()
+
+    def pause(self, container_id: str) -> Callable[[], None]:
+        """Stop the fake AI's server (connections refused); call the result to serve again."""
+        with self.lock:
+            server = self.servers[container_id]
+        server.stop()
+
+        def resume() -> None:
+            with self.lock:
+                if container_id in self.containers:
+                    self.servers[container_id] = server.again()
+
+        return resume
 
     def running(self) -> list[ContainerInfo]:
         with self.lock:

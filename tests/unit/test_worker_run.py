@@ -11,13 +11,15 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_agent_fakes import TOKEN, FakeAiState, FakeCatalog, FakeOps
+from test_agent_fakes import TOKEN, FakeAiState, FakeCatalog, FakeOps, Server
 
 from aidock.agent.app import create_app
 from aidock.agent.client import AgentClient
@@ -28,9 +30,11 @@ from aidock.client.http import ApiClient, ApiError
 from aidock.worker.run import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
+    BatchAborted,
     BentoAdapter,
     Document,
     DocumentError,
+    InstanceHolder,
     Progress,
     ResponseInvalid,
     ResultLog,
@@ -40,6 +44,7 @@ from aidock.worker.run import (
     list_documents,
     load_results,
     run_batch,
+    summary_path,
 )
 
 
@@ -238,6 +243,95 @@ def test_extraction_answers_are_validated_with_their_schema(agent: Agent, tmp_pa
     assert "extraction answer does not match the schema: spans.0" in by_name["bad.txt"]["error"]
 
 
+@contextmanager
+def served_agent(token_file: Path) -> Iterator[tuple[Agent, list[Server]]]:
+    """An agent on its own server, which a test can stop and serve again on the same port."""
+    config = AgentConfig(owner_id="unit", token_file=token_file, max_instances=2)
+    state = FakeAiState()
+    ops = FakeOps(config, serve=True, ai_state=state)
+    app = create_app(config, ops=ops, catalog=FakeCatalog(), reaper=False)
+    box = [Server(app)]
+    try:
+        yield Agent(f"http://127.0.0.1:{box[0].port}", ops, state, token_file), box
+    finally:
+        box[0].stop()
+        ops.stop_all()
+
+
+def in_background(action: Callable[[], None]) -> Callable[[int], None]:
+    """An ``on_call`` hook running ``action`` once, beside the 5th call."""
+
+    def hook(count: int) -> None:
+        if count == 5:
+            threading.Thread(target=action, daemon=True).start()
+
+    return hook
+
+
+def test_a_platform_outage_is_waited_out_with_the_same_instance(
+    token_file: Path, tmp_path: Path
+) -> None:
+    docs = make_docs(tmp_path / "in", 30)
+    out = tmp_path / "results.jsonl"
+    with served_agent(token_file) as (agent, server):
+
+        def outage() -> None:  # dockerd restarts: no DNS, so neither the AI nor the agent
+            server[0].stop()
+            resume_ai = agent.ops.pause(agent.ops.running()[0].id)
+            time.sleep(1.5)
+            resume_ai()
+            server[0] = server[0].again()
+
+        agent.state.delay = 0.02
+        agent.state.on_call = in_background(outage)
+        code, summary = run_batch(options(agent, docs, out, concurrency=2), stream=io.StringIO())
+        assert code == EXIT_OK, summary
+        names = documents_in(out)
+        assert len(names) == len(set(names)) == 30
+        assert summary.replacements == 0 and len(agent.ops.runs) == 1
+        assert agent.ops.containers == {}
+
+
+def test_an_ai_dead_while_docker_restarts_is_replaced_and_removed(
+    agent: Agent, tmp_path: Path
+) -> None:
+    docs = make_docs(tmp_path / "in", 20)
+    out = tmp_path / "results.jsonl"
+
+    def outage() -> None:  # the agent answers, Docker behind it does not (503) for a while
+        agent.ops.docker_up = False
+        agent.kill_first_running()
+        time.sleep(1.0)
+        agent.ops.docker_up = True
+
+    agent.state.on_call = in_background(outage)
+    code, summary = run_batch(options(agent, docs, out, concurrency=2), stream=io.StringIO())
+    assert code == EXIT_OK, summary
+    names = documents_in(out)
+    assert len(names) == len(set(names)) == 20
+    assert summary.replacements == 1 and len(summary.instances) == 2
+    assert agent.ops.containers == {}  # the dead one too: its DELETE was retried
+
+
+def test_an_agent_that_keeps_answering_503_ends_the_wait(tmp_path: Path) -> None:
+    class Refusing:
+        calls = 0
+
+        def request_instance(self, ai: str, version: str) -> Any:
+            self.calls += 1
+            raise ApiError(503, "the Docker daemon did not answer", None, "http://agent")
+
+    agent = Refusing()
+    holder = InstanceHolder(agent, "rag", "0.1.0", ApiClient, outage_wait=1.5)  # type: ignore[arg-type]
+    with pytest.raises(BatchAborted) as info:
+        holder.replace(0, "the AI died")
+    assert info.value.exit_code == EXIT_UNREACHABLE and "(HTTP 503)" in info.value.message
+    assert agent.calls == 2  # asked again after 1 s, not after 1 + 2 s
+    with pytest.raises(BatchAborted):
+        holder.acquire()  # the first request of a batch does not wait
+    assert agent.calls == 3
+
+
 def test_sigterm_stops_the_batch_and_a_rerun_finishes_it(agent: Agent, tmp_path: Path) -> None:
     docs = make_docs(tmp_path / "in", 20)
     out = tmp_path / "results.jsonl"
@@ -277,6 +371,33 @@ def test_cli_run_prints_a_summary(
     assert captured.out.startswith("documents: 4 (0 already done), ok: 4, failed: 0, time: ")
     assert f"-> {out}" in captured.out
     assert "worker: 4 documents to rag 0.1.0 (instance " in captured.err
+    summary = json.loads((tmp_path / "r.jsonl.summary.json").read_text())
+    assert summary["summary"] == captured.out.strip()
+    assert {k: summary[k] for k in ("documents", "ok", "failed", "not_done", "exit_code")} == {
+        "documents": 4,
+        "ok": 4,
+        "failed": 0,
+        "not_done": 0,
+        "exit_code": EXIT_OK,
+    }
+    assert summary["schema_version"] == "worker-summary/v1" and summary["aborted"] is None
+    assert summary["started_at"] <= summary["finished_at"]
+    assert summary["finished_at"].endswith("Z") and len(summary["instances_terminated"]) == 1
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a renamed temporary file
+
+
+def test_cli_summary_file_carries_a_failed_run_s_exit_code(
+    agent: Agent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = make_docs(tmp_path / "in", 2, extra={"reject.txt": b"REJECT this"})
+    out = tmp_path / "r.jsonl"
+    assert main(cli(agent.url, docs, out, agent.token_file)) == EXIT_PARTIAL
+    summary = json.loads(summary_path(out).read_text())
+    assert (summary["ok"], summary["failed"], summary["exit_code"]) == (2, 1, EXIT_PARTIAL)
+    assert main(cli(agent.url, docs, out, agent.token_file)) == EXIT_OK  # all done before
+    summary = json.loads(summary_path(out).read_text())
+    assert (summary["already_done"], summary["exit_code"]) == (3, EXIT_OK)
+    capsys.readouterr()
 
 
 def test_cli_agent_unreachable(
@@ -348,6 +469,7 @@ def test_list_documents_skips_hidden_files_and_the_output(tmp_path: Path) -> Non
     (tmp_path / ".git" / "config").write_text("x")
     out = tmp_path / "results.jsonl"
     out.write_text("")
+    summary_path(out).write_text("{}")
     names = [d.relpath for d in list_documents(docs, exclude=out)]
     assert names == ["doc01.txt", "doc02.txt", "sub/doc00.txt", "sub/doc03.txt"]
 

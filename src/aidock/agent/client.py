@@ -49,7 +49,10 @@ class AgentClient:
     Reads retry connection errors and 502/503/504. A start request waits up to
     ``start_timeout`` for the answer (the agent answers once the AI is ready) and is
     retried only on connection errors, never after a 502/504: each of those means a
-    start that failed and whose container the agent already removed.
+    start that failed and whose container the agent already removed. A termination is
+    retried ``terminate_retries`` times on connection errors and 502/503/504, with backoff
+    from ``terminate_backoff`` seconds up to 10 (about 80 s by default): while dockerd
+    restarts the agent answers 503, and a container is removed only once Docker answers.
     """
 
     def __init__(
@@ -61,11 +64,22 @@ class AgentClient:
         start_timeout: float = 900.0,
         retries: int = 3,
         backoff: float = 0.5,
+        terminate_retries: int = 10,
+        terminate_backoff: float = 1.0,
         session: requests.Session | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         self.api = ApiClient(
             url, timeout=timeout, retries=retries, backoff=backoff, headers=headers, session=session
+        )
+        self.terminate_api = ApiClient(
+            url,
+            timeout=timeout,
+            retries=terminate_retries,
+            backoff=terminate_backoff,
+            max_backoff=10.0,
+            headers=headers,
+            session=session,
         )
         self.start_api = ApiClient(
             url,
@@ -126,9 +140,13 @@ class AgentClient:
             raise ApiError(200, f"the agent's answer is not an AI: {exc}", None, self.url) from exc
 
     def terminate(self, instance_id: str, *, missing_ok: bool = False) -> bool:
-        """Stop and remove the instance; False when it was unknown and ``missing_ok``."""
+        """Stop and remove the instance; False when it was unknown and ``missing_ok``.
+
+        Retried (see the class); a 404 after a 503 means that the agent removed the
+        container itself once Docker answered again.
+        """
         try:
-            self.api.request_json("DELETE", self._path(instance_id))
+            self.terminate_api.request_json("DELETE", self._path(instance_id))
         except ApiError as exc:
             if missing_ok and exc.status == 404:
                 return False

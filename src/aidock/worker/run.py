@@ -12,9 +12,18 @@ and appends one JSON line per document to ``--output``:
 Each line is flushed and fsync'ed under a lock, so a crash loses at most the line being
 written (a truncated last line is dropped on the next run). A rerun skips every document
 already in the output (``--retry-failed`` retries the failed ones, replacing their lines),
-so each document appears exactly once. When connection errors persist (the AI container
-died), the worker terminates that instance, asks the agent for a new one and goes on.
-The instance is terminated at the end, also after errors, Ctrl-C and SIGTERM.
+so each document appears exactly once. When connection errors persist, the worker asks
+whether the platform is away (the agent unreachable too, as while dockerd restarts) and
+then waits up to ``--outage-wait`` seconds for the same instance to answer again; when
+the AI container itself died, it terminates that instance, asks the agent for a new one
+(waiting out a 503 of the agent the same way) and goes on. The instance is terminated at
+the end, also after errors, Ctrl-C and SIGTERM; a termination the agent cannot do yet
+(Docker restarting: 503) is retried with backoff.
+
+The summary goes to stdout as one line and, as JSON, beside the output file
+(``<output>.summary.json``, replaced atomically), with the exit status in it: a wrapper
+whose ``docker compose run`` lost the container (exit 125 while dockerd restarted) reads
+the truth there.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
@@ -68,6 +78,10 @@ EXIT_INTERRUPTED = 130
 RAG_COLLECTION = "batch"
 MAX_DOCUMENT_BYTES = 5_000_000
 ALIVE_TIMEOUT = 5.0
+OUTAGE_WAIT = 120.0
+MAX_WAIT_STEP = 10.0
+SUMMARY_SUFFIX = ".summary.json"
+SUMMARY_SCHEMA = "worker-summary/v1"
 
 
 # -- documents ------------------------------------------------------------------------
@@ -81,15 +95,23 @@ class Document:
     path: Path
 
 
+def summary_path(output: Path) -> Path:
+    """Where the summary of a run writing ``output`` goes: ``<output>.summary.json``."""
+    return output.with_name(output.name + SUMMARY_SUFFIX)
+
+
 def list_documents(root: Path, exclude: Path | None = None) -> list[Document]:
-    """Regular files under ``root`` (hidden ones skipped), sorted by relative path."""
-    skip = exclude.resolve() if exclude else None
+    """Regular files under ``root`` (hidden ones skipped), sorted by relative path.
+
+    ``exclude`` (the output file) and its summary file are skipped too.
+    """
+    skip = {exclude.resolve(), summary_path(exclude).resolve()} if exclude else set()
     docs: list[Document] = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
-        if skip is not None and path.resolve() == skip:
+        if path.resolve() in skip:
             continue
         docs.append(Document(rel.as_posix(), path))
     return sorted(docs, key=lambda d: d.relpath)
@@ -160,10 +182,14 @@ def load_results(path: Path) -> dict[str, dict[str, Any]]:
 
 def rewrite_results(path: Path, records: Mapping[str, Mapping[str, Any]]) -> None:
     """Replace ``path`` atomically with ``records`` (one line each)."""
+    _replace(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values()))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to a hidden sibling, fsync it, rename it over ``path``, fsync the dir."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for record in records.values():
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -338,26 +364,41 @@ class InstanceHolder:
         make_api: Callable[[str], ApiClient],
         *,
         max_replacements: int = 3,
+        outage_wait: float = OUTAGE_WAIT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.agent = agent
         self.ai = ai
         self.version = version
         self.make_api = make_api
         self.max_replacements = max_replacements
+        self.outage_wait = outage_wait
+        self.clock = clock
         self.replacements = 0
         self.generation = 0
         self.instance: InstanceOut | None = None
         self.api: ApiClient | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.cancel = threading.Event()  # set when the batch stops: waits end
         self._heartbeat: threading.Thread | None = None
         self.terminated: list[str] = []
 
-    def _request(self) -> None:
-        try:
-            instance = self.agent.request_instance(self.ai, self.version)
-        except (ApiError, AiUnavailableError) as exc:
-            raise start_error(self.ai, self.version, exc) from exc
+    def _request(self, *, patient: bool = False) -> None:
+        """Ask the agent for an instance; ``patient``: wait out ``outage_wait`` seconds of an
+        agent that is unreachable or answers 503 (Docker restarting behind it)."""
+        deadline = self.clock() + (self.outage_wait if patient else 0.0)
+        step = 1.0
+        while True:
+            try:
+                instance = self.agent.request_instance(self.ai, self.version)
+                break
+            except (ApiError, AiUnavailableError) as exc:
+                transient = isinstance(exc, AiUnavailableError) or exc.status == 503
+                if not transient or self.clock() + step > deadline or self.cancel.wait(step):
+                    raise start_error(self.ai, self.version, exc) from exc
+                log.warning("the agent cannot start %s yet (%s); asking again", self.ai, exc)
+                step = min(step * 2, MAX_WAIT_STEP)
         self.instance = instance
         self.api = self.make_api(instance.endpoint)
         self.generation += 1
@@ -411,7 +452,34 @@ class InstanceHolder:
             if old is not None:
                 self._terminate(old.id)
             self.replacements += 1
-            self._request()
+            self._request(patient=True)
+
+    def wait_out_outage(self, instance: InstanceOut) -> bool:
+        """True when ``instance`` answers again after the platform was away.
+
+        Called once the AI stopped answering. While the agent is unreachable too (dockerd
+        restarting: its DNS and the agent come back, and with live-restore the AI is still
+        there), wait up to ``outage_wait`` seconds for the AI to answer. False as soon as
+        the agent answers (then it is the AI that is gone) or when the time is up.
+        """
+        deadline = self.clock() + self.outage_wait
+        step = 1.0
+        while True:
+            if self.alive(instance):
+                return True
+            try:
+                self.agent.get(instance.id)
+            except AiUnavailableError:
+                pass  # the agent is away too
+            except ApiError as exc:
+                if exc.status not in (502, 503, 504):
+                    return False  # 404: the agent no longer has it
+            else:
+                return False  # the agent answers and has it: the AI itself is gone
+            if self.clock() + step > deadline or self.cancel.wait(step):
+                return False
+            log.warning("instance %s and the agent are unreachable; waiting", instance.id)
+            step = min(step * 2, MAX_WAIT_STEP)
 
     def alive(self, instance: InstanceOut) -> bool:
         """True when the instance's readiness endpoint answers 200 (within 5 s)."""
@@ -429,7 +497,8 @@ class InstanceHolder:
             self.terminated.append(instance_id)
         except (ApiError, AiUnavailableError) as exc:
             log.warning(
-                "could not terminate instance %s (%s); the agent's idle TTL will reap it",
+                "could not terminate instance %s (%s); the agent removes it once Docker "
+                "answers, else its idle TTL reaps it",
                 instance_id,
                 exc,
             )
@@ -516,17 +585,50 @@ class Summary:
     aborted: str | None = None
     interrupted: bool = False
     instances: list[str] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: _utcnow())
 
     @property
     def processed(self) -> int:
         """Documents written by this run."""
         return self.ok + self.failed
 
+    @property
+    def left(self) -> int:
+        """Documents neither done before nor by this run."""
+        return self.total - self.skipped - self.processed
+
+    def record(self, options: RunOptions, exit_code: int) -> dict[str, Any]:
+        """The summary file's content (``SUMMARY_SCHEMA``)."""
+        working = self.elapsed - self.start_seconds
+        return {
+            "schema_version": SUMMARY_SCHEMA,
+            "ai": options.ai,
+            "version": options.version,
+            "input": str(options.input),
+            "output": str(options.output),
+            "documents": self.total,
+            "already_done": self.skipped,
+            "ok": self.ok,
+            "failed": self.failed,
+            "not_done": self.left,
+            "exit_code": exit_code,
+            "aborted": self.aborted,
+            "interrupted": self.interrupted,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "instance_start_seconds": round(self.start_seconds, 3),
+            "docs_per_second": round(self.processed / working, 3) if working > 0 else 0.0,
+            "instances_replaced": self.replacements,
+            "instances_terminated": list(self.instances),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(_utcnow()),
+            "summary": self.text(options.output),
+        }
+
     def text(self, output: Path) -> str:
         """The summary line."""
         working = self.elapsed - self.start_seconds
         rate = self.processed / working if working > 0 else 0.0
-        left = self.total - self.skipped - self.processed
+        left = self.left
         parts = [
             f"documents: {self.total} ({self.skipped} already done)",
             f"ok: {self.ok}",
@@ -541,6 +643,20 @@ class Summary:
         if self.replacements:
             parts.append(f"instances replaced: {self.replacements}")
         return ", ".join(parts) + f" -> {output}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def write_summary(path: Path, record: Mapping[str, Any]) -> None:
+    """Replace ``path`` atomically with ``record`` as JSON (a reader never sees half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def failure(message: str, status: int | None = None, field: str | None = None) -> dict[str, Any]:
@@ -617,6 +733,8 @@ class BatchRunner:
                     return None
                 if self.holder.alive(instance):  # a slow document, not a dead AI
                     return failure(f"the AI gave no usable answer: {exc.reason}"), meta
+                if generation == self.holder.generation and self.holder.wait_out_outage(instance):
+                    continue  # the platform was away, the AI is back: send it again
                 self.holder.replace(generation, exc.reason)
             except ApiError as exc:
                 return failure(exc.message, exc.status, exc.field), meta
@@ -659,6 +777,7 @@ class BatchRunner:
                         running.add(executor.submit(self._guarded, doc))
         except BaseException:
             self.stop.set()
+            self.holder.cancel.set()
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -709,6 +828,7 @@ class RunOptions:
     retry_failed: bool = False
     max_replacements: int = 3
     backoff: float = 0.5
+    outage_wait: float = OUTAGE_WAIT
 
 
 def run_batch(
@@ -743,7 +863,12 @@ def run_batch(
         )
 
     holder = InstanceHolder(
-        agent, options.ai, options.version, make_api, max_replacements=options.max_replacements
+        agent,
+        options.ai,
+        options.version,
+        make_api,
+        max_replacements=options.max_replacements,
+        outage_wait=options.outage_wait,
     )
     code = EXIT_OK
     with _interruptible(), ResultLog(options.output, set(records)) as results:
@@ -814,6 +939,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retries=args.retries,
         retry_failed=args.retry_failed,
         max_replacements=args.max_replacements,
+        outage_wait=args.outage_wait,
     )
     try:
         code, summary = run_batch(options)
@@ -824,7 +950,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {summary.aborted}", file=sys.stderr)
     if summary.interrupted:
         print("worker: interrupted; rerun the same command to resume", file=sys.stderr)
-    print(summary.text(options.output))
+    print(summary.text(options.output), flush=True)
+    target = summary_path(options.output)
+    try:
+        write_summary(target, summary.record(options, code))
+    except OSError as exc:
+        print(f"worker: cannot write the summary {target}: {exc}", file=sys.stderr)
     return code
 
 
@@ -836,7 +967,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit codes: 0 all documents ok, 1 some documents failed, 2 usage error, "
-        "3 agent, registry or AI not reachable, 4 the agent refused, 130 interrupted.",
+        "3 agent, registry or AI not reachable, 4 the agent refused, 130 interrupted. "
+        "The summary, exit code included, is also written to <output>.summary.json.",
     )
     parser.add_argument("--ai", required=True, help="AI name in the agent's catalog, e.g. rag")
     parser.add_argument("--version", required=True, help="image tag, e.g. 0.1.0")
@@ -870,6 +1002,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int_range(0, 20),
         default=3,
         help="new instances to ask for when the AI dies mid-batch (default 3)",
+    )
+    parser.add_argument(
+        "--outage-wait",
+        type=positive_float,
+        default=OUTAGE_WAIT,
+        help="seconds to wait mid-batch for an agent that is unreachable or answers 503, "
+        f"as while dockerd restarts (default {OUTAGE_WAIT:g})",
     )
     parser.add_argument(
         "--retry-failed",
