@@ -40,9 +40,13 @@ ingest: venv ## Ingest the shipped documents (data/docs) into the RAG AI
 ask: venv ## Ask the RAG AI a question (QUESTION=...)
 	$(BIN)/aidock worker rag ask --url $(RAG_URL) "$(QUESTION)"
 
+# scripts/batch.py runs the stack's worker with `docker compose run` and exits with the worker's
+# own status, also when compose loses the container (exit 125 while dockerd restarts): then it
+# waits for the worker and reads the summary the worker writes beside its output.
 batch: ## Worker -> agent -> AI: extract data/letters with an AI started on demand (BATCH_AI=...)
 	install -m 0644 data/letters/*.txt $(AGENT_PROJECT)/input/
-	docker compose -f $(AGENT_PROJECT)/compose.yaml run --rm -T worker run --ai $(BATCH_AI) \
+	$(PYTHON) scripts/batch.py --project $(AGENT_PROJECT) \
+	  --summary $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl.summary.json -- run --ai $(BATCH_AI) \
 	  --version $(BATCH_VERSION) --input /input --output /output/$(BATCH_AI).jsonl
 	@echo "results: $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl"; head -n 2 $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl
 
