@@ -271,3 +271,24 @@ def test_created_times_are_timezone_aware(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", [None, "", "yesterday", 5])
 def test_unreadable_created_times_are_none(text: object) -> None:
     assert _created(text) is None
+
+
+def test_listing_rereads_tags_each_ttl_and_digests_each_digest_ttl(
+    registry: tuple[FakeRegistry, str],
+) -> None:
+    fake, url = registry
+    now = [0.0]
+    first = fake.push("aidock/mycat", "1", MANIFEST.to_labels())
+    cat = catalog(url, ttl=5.0, clock=lambda: now[0])
+    assert cat.list()[0].versions[0].digest == first
+    moved = fake.push("aidock/mycat", "1", {**MANIFEST.to_labels(), "ai.aidock.pids": "99"})
+    fake.push("aidock/mycat", "2", {**MANIFEST.to_labels(), "ai.aidock.pids": "98"})
+    now[0] = 6.0  # listing expired: the new tag shows, the known tag keeps its digest
+    before = fake.requests
+    versions = {v.tag: v for v in cat.list()[0].versions}
+    assert set(versions) == {"1", "2"} and versions["1"].digest == first
+    assert fake.requests - before == 1 + 1 + 2  # catalog, tags, manifest + config of the new tag
+    assert cat.entry("mycat").versions[-1].digest == moved  # a named AI is read now
+    now[0] = 31.0  # past digest_ttl (6 x ttl)
+    versions = {v.tag: v for v in cat.list()[0].versions}
+    assert versions["1"].digest == moved

@@ -8,9 +8,13 @@ with the label at fault, never hidden. Nothing is pulled: the agent reads
 linux/amd64 entry) and the config blob, with the registry's credentials and CA.
 
 Caching: config blobs are content-addressed and kept (LRU, ``CONFIG_CACHE``); the listing
-of ``GET /v1/ais`` is kept ``ttl`` seconds, and a start request (``resolve``) always asks
-the registry for the tag's current digest, so a freshly pushed image is requestable at once
-and a moved tag is never run under its old digest. A registry that does not answer is
+of ``GET /v1/ais`` is kept ``ttl`` seconds, after which the repositories and tags are read
+again (a new AI or version shows within ``ttl``) while a known tag's digest is re-read only
+after ``digest_ttl`` (6 x ``ttl``: a moved tag shows within it). ``GET /v1/ais/<name>``
+(``entry``) and a start request (``resolve``) always read the registry now, so a freshly
+pushed image is requestable at once and a moved tag is never run under its old digest.
+Every registry request costs a password check there (bcrypt): fewer requests, not more
+threads, is what keeps the listing cheap on a small host. A registry that does not answer is
 ``RegistryUnavailable`` (503), one that refuses the credentials ``RegistryError`` (502).
 
 Considered instead of the ~100 lines of HTTP below: ``oras`` (OCI artifacts client: pushes
@@ -115,6 +119,7 @@ class RegistryCatalog:
         auth: Callable[[], tuple[str, str] | None] = lambda: None,
         ca_file: Path | None = None,
         ttl: float = 10.0,
+        digest_ttl: float | None = None,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
@@ -122,12 +127,14 @@ class RegistryCatalog:
         self.url = url.rstrip("/") + "/"
         self.namespace = namespace
         self.ttl = ttl
+        self.digest_ttl = 6 * ttl if digest_ttl is None else digest_ttl
         self.timeout = timeout
         self.clock = clock
         self._auth = auth
         self._session = session or self._new_session(ca_file)
         self._configs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._listing: tuple[float, list[AiEntry]] | None = None
+        self._read: dict[tuple[str, str], tuple[float, AiVersion | None]] = {}
         self._lock = threading.Lock()
         self._list_lock = threading.Lock()
 
@@ -203,6 +210,20 @@ class RegistryCatalog:
 
     def version(self, ai: str, tag: str) -> AiVersion | None:
         """The image ``ai:tag`` as the registry has it now (None when there is no such tag)."""
+        found = self._read_version(ai, tag)
+        with self._lock:
+            self._read[(ai, tag)] = (self.clock(), found)
+        return found
+
+    def _recent(self, ai: str, tag: str) -> AiVersion | None:
+        """``ai:tag`` as read within ``digest_ttl``, else read now."""
+        with self._lock:
+            read = self._read.get((ai, tag))
+        if read is not None and self.clock() - read[0] < self.digest_ttl:
+            return read[1]
+        return self.version(ai, tag)
+
+    def _read_version(self, ai: str, tag: str) -> AiVersion | None:
         repo = self._repo(ai)
         resp = self._get(f"/v2/{repo}/manifests/{quote(tag, safe='')}", accept=MANIFEST_ACCEPT)
         if resp.status_code == 404:
@@ -267,7 +288,7 @@ class RegistryCatalog:
         tags = self.tags(ai)
         if not tags:
             raise self._unknown(ai)
-        return AiEntry(ai, self._versions([(ai, tag) for tag in tags]))
+        return AiEntry(ai, self._versions([(ai, tag) for tag in tags], self.version))
 
     def list(self) -> list[AiEntry]:
         """Every AI with its versions (kept ``ttl`` seconds)."""
@@ -278,7 +299,10 @@ class RegistryCatalog:
             names = self.repositories()
             with ThreadPoolExecutor(WORKERS) as pool:
                 tags = dict(zip(names, pool.map(self.tags, names), strict=True))
-            versions = self._versions((ai, tag) for ai in names for tag in tags[ai])
+            pairs = [(ai, tag) for ai in names for tag in tags[ai]]
+            versions = self._versions(pairs, self._recent)
+            with self._lock:  # forget tags that are gone
+                self._read = {pair: self._read[pair] for pair in pairs if pair in self._read}
             by_ai: dict[str, list[AiVersion]] = {ai: [] for ai in names if tags[ai]}
             for version in versions:
                 by_ai[version.ai].append(version)
@@ -286,9 +310,13 @@ class RegistryCatalog:
             self._listing = (self.clock(), entries)
             return entries
 
-    def _versions(self, pairs: Iterable[tuple[str, str]]) -> list[AiVersion]:
+    def _versions(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        read: Callable[[str, str], AiVersion | None],
+    ) -> list[AiVersion]:
         with ThreadPoolExecutor(WORKERS) as pool:
-            found = pool.map(lambda pair: self.version(*pair), list(pairs))
+            found = pool.map(lambda pair: read(*pair), list(pairs))
             return sorted(
                 (v for v in found if v is not None),
                 key=lambda v: (v.ai, v.created or datetime.min.replace(tzinfo=UTC), v.tag),
