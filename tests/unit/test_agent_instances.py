@@ -259,6 +259,15 @@ def test_a_short_outage_is_ridden_out_by_the_supervisor(ops: FakeOps) -> None:
         manager.close()
 
 
+def test_a_docker_that_pings_but_fails_keeps_counting_as_down(ops: FakeOps, clock: Clock) -> None:
+    manager = manager_of(AgentConfig(owner_id=OWNER), ops, clock)
+    ops.docker_up = False
+    manager.start(reaper=False)
+    clock.now += 61
+    ops.ping = lambda: True  # type: ignore[method-assign]  # /_ping answers, nothing else
+    assert manager.check_docker() is False and manager.docker_down_for() == 61
+
+
 def test_docker_lost_after_zero_never_gives_up(ops: FakeOps, clock: Clock) -> None:
     lost: list[float] = []
     manager = InstanceManager(

@@ -295,12 +295,10 @@ class InstanceManager:
             self._docker_down()
             return False
         down = self.docker_down_for()
-        self._down_since = None
-        self._lost_reported = False
         if not self._synced:
             try:
                 report = self.resync()
-            except DockerUnavailable:
+            except DockerUnavailable:  # pings, but does not work yet: still down
                 self._docker_down()
                 return False
             if down:
@@ -310,6 +308,8 @@ class InstanceManager:
                     len(self.list()),
                     ", ".join(report.removed) or "none",
                 )
+        self._down_since = None
+        self._lost_reported = False
         return True
 
     def _lost(self) -> bool:
