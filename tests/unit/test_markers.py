@@ -1,0 +1,46 @@
+"""`pytest -m integration` selects exactly tests/integration, `-m "not integration"` the rest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def collected(marker: str) -> list[str]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            marker,
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return [line.split("::")[0] for line in done.stdout.splitlines() if "::" in line]
+
+
+@pytest.mark.parametrize(
+    ("marker", "folder"),
+    [("integration", "tests/integration/"), ("not integration", "tests/unit/")],
+)
+def test_markers_select_by_folder(marker: str, folder: str) -> None:
+    files = set(collected(marker))
+    assert files, f"-m {marker!r} collected nothing"
+    assert all(f.startswith(folder) for f in files), sorted(
+        f for f in files if not f.startswith(folder)
+    )
