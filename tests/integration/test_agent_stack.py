@@ -51,7 +51,7 @@ def test_agent_is_hardened_with_the_socket_group_only(docker_client: docker.Dock
     host = attrs["HostConfig"]
     assert attrs["Config"]["User"] == "10001:10001"
     assert host["Privileged"] is False
-    assert host["GroupAdd"] == [str(Path("/var/run/docker.sock").stat().st_gid)]
+    assert host["GroupAdd"] == [str(Path("/run/aidock/docker/docker.sock").stat().st_gid)]
     assert host["PortBindings"] == {"8700/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8700"}]}
     assert sorted(attrs["NetworkSettings"]["Networks"]) == [
         "aidock-agent_api",
@@ -69,8 +69,15 @@ def test_only_the_agent_gets_the_docker_socket() -> None:
     services = json.loads(result.stdout)["services"]
     assert set(services) == {"agent", "worker"}
     mounts = {name: [v.get("source") for v in s.get("volumes", [])] for name, s in services.items()}
-    assert "/var/run/docker.sock" in mounts["agent"]
-    assert "/var/run/docker.sock" not in mounts["worker"]
+    # The socket's directory, read-only: the socket dockerd makes anew on a restart shows there.
+    by_target = {v["target"]: v for v in services["agent"]["volumes"]}
+    socket_dir = by_target["/run/aidock/docker"]
+    assert (socket_dir["source"], socket_dir.get("read_only")) == ("/run/aidock/docker", True)
+    assert (
+        services["agent"]["environment"]["DOCKER_HOST"] == "unix:///run/aidock/docker/docker.sock"
+    )
+    assert not any("docker.sock" in str(m) for m in mounts["agent"])  # never the socket file
+    assert not any("docker" in str(m) for m in mounts["worker"])
     assert sorted(services["worker"]["networks"]) == ["ai", "control"]
 
 
