@@ -78,10 +78,19 @@ def read_body(limit: int | None, *, problem: Problem) -> bytes:
             raise problem(413, too_large(limit))
 
 
-def parse_json_body(model: type[M], *, problem: Problem, max_bytes: int | None = None) -> M:
+def parse_json_body(
+    model: type[M],
+    *,
+    problem: Problem,
+    max_bytes: int | None = None,
+    precheck: Callable[[Any], None] | None = None,
+) -> M:
     """The request's JSON body as `model`; any fault raises `problem` with a 4xx naming it.
 
     The body may be at most `max_bytes` long, or the app's ``MAX_CONTENT_LENGTH`` without it.
+    `precheck` sees the decoded JSON before the model does, for a refusal of the service's
+    own (the agent answers 403 for an image outside its namespace, which the model would
+    call a 422); it must refuse nothing that the model accepts.
     """
     if not request.is_json:
         got = request.mimetype or "none"
@@ -94,6 +103,8 @@ def parse_json_body(model: type[M], *, problem: Problem, max_bytes: int | None =
         data = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise problem(400, f"invalid JSON: {exc}") from exc
+    if precheck is not None:
+        precheck(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -88,7 +88,7 @@ def test_open_endpoints(client: FlaskClient, ops: FakeOps) -> None:
     assert "# TYPE aidock_agent_instances_running gauge" in metrics.text
     spec = client.get("/openapi.json").json
     assert spec["openapi"] == "3.1.0"
-    assert {"/v1/instances", "/v1/instances/{id}", "/metrics"} <= set(spec["paths"])
+    assert {"/v1/instances", "/v1/instances/{instance_id}", "/metrics"} <= set(spec["paths"])
     assert "InstanceRequest" in spec["components"]["schemas"]
     assert spec["paths"]["/v1/instances"]["post"]["responses"]["429"]
 

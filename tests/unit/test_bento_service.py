@@ -34,6 +34,7 @@ from aidock.schemas.bento import (
     CategorizationResponse,
     ExtractionResponse,
 )
+from aidock.schemas.constraints import NOT_BLANK_PATTERN
 from aidock.worker.documents import EXIT_SCHEMA_MISMATCH
 
 LOCALHOST = "127.0.0.1"
@@ -170,7 +171,12 @@ def test_swagger_ui_and_openapi(extraction: Server) -> None:
     assert page.status_code == 200
     assert "swagger" in page.text.lower()
     spec = requests.get(f"{extraction.url}/docs.json", timeout=5).json()
-    assert "/extract" in spec["paths"]
+    assert "/extract" in spec["paths"] and "/info" in spec["paths"]
+    post = spec["paths"]["/extract"]["post"]
+    text = post["requestBody"]["content"]["application/json"]["schema"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"]) == (1, MAX_TEXT_CHARS)
+    assert text["pattern"] == NOT_BLANK_PATTERN
+    assert {"400", "413", "422"} <= set(post["responses"])
 
 
 @pytest.mark.parametrize("name", ["extraction", "categorization"])

@@ -91,7 +91,7 @@ def test_api_errors_exit_4_with_server_message(
     )
     code, _, err = run([*base, "  "], capsys)
     assert code == EXIT_API_ERROR
-    assert "question: String should have at least 1 character" in err
+    assert "question: String should contain at least one non-whitespace character" in err
 
 
 def test_unreachable_exits_3(closed_port: int, capsys: pytest.CaptureFixture[str]) -> None:

@@ -171,8 +171,11 @@ def test_data_persists_across_restart(
 # --- errors ---------------------------------------------------------------------------
 
 BAD_QUERIES = [
-    ({"question": ""}, "question", "question: String should have at least 1 character"),
-    ({"question": "   "}, "question", "question: String should have at least 1 character"),
+    ({"question": ""}, "question", "question: String should contain at least one non-white"),
+    ({"question": "   "}, "question", "question: String should contain at least one non-white"),
+    ({"question": "\x1c"}, "question", "question: String should contain at least one non-white"),
+    ({"question": " " * 2000 + "ok"}, "question", "question: String should have at most 2000"),
+    ({"question": "ok", "top_k": 2.5}, "top_k", "top_k: Input should be a valid integer"),
     ({"question": 5}, "question", "question: Input should be a valid string"),
     ({"question": "x" * 2001}, "question", "question: String should have at most 2000 char"),
     ({}, "question", "question: Field required"),
@@ -374,6 +377,7 @@ def test_openapi_lists_every_path(client: FlaskClient) -> None:
         "/healthz",
         "/readyz",
         "/openapi.json",
+        "/docs",
         "/v1/collections",
         "/v1/collections/{name}/documents",
         "/v1/collections/{name}/query",

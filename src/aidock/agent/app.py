@@ -1,8 +1,9 @@
 """Flask application of the agent (``create_app`` factory).
 
 ``/v1/*`` needs ``Authorization: Bearer <token>`` (the token file's content, compared in
-constant time). ``/healthz``, ``/metrics`` and ``/openapi.json`` are open: they reveal
-counts, not endpoints. Errors are ``{"error": message, "field": name-or-null}``.
+constant time). ``/healthz``, ``/metrics``, ``/openapi.json`` and its Swagger UI page
+``/docs`` are open: they reveal counts, not endpoints. Errors are
+``{"error": message, "field": name-or-null}``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 from importlib import metadata
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Flask, Response, jsonify, request
 
@@ -28,6 +29,7 @@ from aidock.agent.instances import (
 )
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
+from aidock.api_docs import docs_blueprint
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
 from aidock.schemas.agent import (
@@ -54,8 +56,15 @@ class BadRequest(AgentError):
         self.status = status
 
 
-def _parse_request() -> InstanceRequest:
-    return parse_json_body(InstanceRequest, problem=BadRequest)
+def _parse_request(config: AgentConfig) -> InstanceRequest:
+    def refuse_outside(data: Any) -> None:
+        # 403 (outside the namespace) or 422 with the agent's words, before the model's 422.
+        if isinstance(data, dict):
+            ai, version = data.get("ai"), data.get("version")
+            if isinstance(ai, str) and isinstance(version, str):
+                config.image_for(ai, version)
+
+    return parse_json_body(InstanceRequest, problem=BadRequest, precheck=refuse_outside)
 
 
 def _version() -> str:
@@ -154,6 +163,7 @@ def create_app(
         return resp, status
 
     register_error_handlers(app, max_body_bytes=MAX_BODY_BYTES, log=log)
+    app.register_blueprint(docs_blueprint("aidock agent API"))
 
     @app.before_request
     def _authenticate() -> tuple[Response, int] | None:
@@ -206,7 +216,7 @@ def create_app(
 
     @app.post("/v1/instances")
     def create_instance() -> tuple[Response, int]:
-        req = _parse_request()
+        req = _parse_request(config)
         instance = manager.create(req.ai, req.version)
         resp = jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
         resp.headers["Location"] = f"/v1/instances/{instance.id}"

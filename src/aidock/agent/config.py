@@ -21,6 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aidock.agent.client import TokenError, read_token
 from aidock.agent.errors import ImageRefused, InvalidField
+from aidock.schemas.agent import (
+    AI_NAME_MAX,
+    AI_NAME_PATTERN,
+    AI_NAME_RULE,
+    TAG_PATTERN,
+    TAG_RULE,
+)
 
 CONFIG_ENV = "AIDOCK_AGENT_CONFIG"
 ENV_FIELDS: dict[str, str] = {
@@ -41,10 +48,9 @@ ENV_FIELDS: dict[str, str] = {
     "AIDOCK_AGENT_DOCKER_LOST_AFTER": "docker_lost_after",
 }
 
-AI_NAME_RULE = "1-40 characters of [a-z0-9] separated by single '.', '_' or '-'"
 _COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-AI_NAME = re.compile(rf"^{_COMPONENT}$")
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+AI_NAME = re.compile(AI_NAME_PATTERN)
+TAG = re.compile(TAG_PATTERN)
 _NAMESPACE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _REGISTRY = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$")
@@ -224,12 +230,10 @@ class AgentConfig(BaseModel):
                     f"{self.registry}/{self.namespace}/ (no '/', ':', '@', '..' or whitespace)",
                     field,
                 )
-        if len(ai) > 40 or not AI_NAME.match(ai):
+        if len(ai) > AI_NAME_MAX or not AI_NAME.match(ai):
             raise InvalidField(f"ai: {ai!r} is not an AI name ({AI_NAME_RULE})", "ai")
         if not TAG.match(version):
-            raise InvalidField(
-                f"version: {version!r} is not a valid tag ([A-Za-z0-9_.-], at most 128)", "version"
-            )
+            raise InvalidField(f"version: {version!r} is not a valid tag ({TAG_RULE})", "version")
         ref = ImageRef(self.registry, f"{self.namespace}/{ai}", version)
         if not str(ref).startswith(f"{self.registry}/{self.namespace}/"):  # defence in depth
             raise ImageRefused(f"ai: {ref} is outside {self.registry}/{self.namespace}/", "ai")

@@ -1,90 +1,154 @@
-"""The OpenAPI document of the agent API, built from its wire models in ``aidock.schemas``."""
+"""The OpenAPI document of the agent API, generated from its wire models in ``aidock.schemas``.
+
+Request bodies and path parameters are the JSON Schemas of the models and types the agent
+validates with (``InstanceRequest``, ``AiName``), so the document and the service accept
+the same requests; why this and not flask-openapi3 or spectree is said in
+``aidock.api_docs``. Every route of the app is here (a unit test compares the url_map);
+Swagger UI shows it on ``GET /docs``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter
 
-from aidock.schemas.agent import HealthResponse, InstanceList, InstanceOut, InstanceRequest
-from aidock.schemas.errors import ErrorResponse
+from aidock.api_docs import answer, component_schemas, errors, ref
+from aidock.schemas.agent import (
+    AiList,
+    AiName,
+    HealthResponse,
+    InstanceList,
+    InstanceOut,
+    InstanceRequest,
+)
+
+AUTH = {401: "Missing or wrong bearer token"}
+REGISTRY = {
+    502: "The registry failed or refused the agent's credentials",
+    503: "The registry is unreachable or in maintenance",
+}
 
 
-def _ref(model: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model}"}
-
-
-def _json(model: str) -> dict[str, Any]:
-    return {"application/json": {"schema": _ref(model)}}
-
-
-def _op(summary: str, ok: tuple[str, str | None], **errors: str) -> dict[str, Any]:
-    status, model = ok
-    responses: dict[str, Any] = {status: {"description": "OK"}}
-    if model:
-        responses[status]["content"] = _json(model)
-    for code, text in errors.items():
-        responses[code.lstrip("_")] = {"description": text, "content": _json("ErrorResponse")}
-    return {"summary": summary, "responses": responses}
+def _op(summary: str, ok: dict[str, Any], codes: dict[int, str], *, secured: bool = True) -> dict:
+    op: dict[str, Any] = {"summary": summary, "responses": {**ok, **errors(codes)}}
+    if secured:
+        op["security"] = [{"bearer": []}]
+        op["responses"].update(errors(AUTH))
+    return op
 
 
 def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
     """OpenAPI 3.1 description of the agent API, schemas from the pydantic models."""
-    models: list[type[BaseModel]] = [
-        InstanceRequest,
-        InstanceOut,
-        InstanceList,
-        HealthResponse,
-        ErrorResponse,
-    ]
-    _, defs = models_json_schema(
-        [(m, "validation" if m is InstanceRequest else "serialization") for m in models],
-        ref_template="#/components/schemas/{model}",
+    schemas = component_schemas(
+        inputs=[InstanceRequest], outputs=[InstanceOut, InstanceList, HealthResponse, AiList]
     )
-    auth = {"_401": "Missing or wrong bearer token"}
+    ai_name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "AI name (a repository below the site's namespace).",
+        "schema": TypeAdapter(AiName).json_schema(),
+    }
+    instance_id = {
+        "name": "instance_id",
+        "in": "path",
+        "required": True,
+        "description": "Instance id, as POST /v1/instances answered it.",
+        "schema": {"type": "string"},
+    }
     create = _op(
         "Start an AI and wait until it is ready",
-        ("201", "InstanceOut"),
-        **auth,
-        _400="Invalid JSON",
-        _403="Image outside the configured registry/namespace",
-        _404="AI not in the catalog, or no such image in the registry",
-        _415="Content-Type is not application/json",
-        _422="Malformed body (field named)",
-        _429="max_instances reached",
-        _502="Registry unreachable, or the AI failed to start",
-        _503="Docker unreachable",
-        _504="The AI was not ready within its start timeout (container removed)",
+        {"201": answer("Started and ready", "InstanceOut")},
+        {
+            400: "Body is not JSON",
+            403: "The name or tag would leave the configured registry/namespace",
+            404: "AI not in the catalog, or no such version in the registry",
+            413: "Body larger than 16384 bytes",
+            415: "Content-Type is not application/json",
+            422: "Malformed body (field named), or an image without a valid AI manifest",
+            429: "max_instances reached",
+            502: "Registry failed, or the AI failed to start",
+            503: "Docker or the registry unreachable",
+            504: "The AI was not ready within its start timeout (container removed)",
+        },
     )
-    create["requestBody"] = {"required": True, "content": _json("InstanceRequest")}
-    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    secured = [{"bearer": []}]
+    create["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": ref("InstanceRequest")}},
+    }
     paths: dict[str, Any] = {
-        "/healthz": {"get": _op("Liveness", ("200", "HealthResponse"))},
+        "/healthz": {
+            "get": _op(
+                "Liveness: 200 while Docker answers, 503 (degraded) while it does not",
+                {
+                    "200": answer("Docker answers", "HealthResponse"),
+                    "503": answer("Docker does not answer", "HealthResponse"),
+                },
+                {},
+                secured=False,
+            )
+        },
         "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (text format 0.0.4)",
-                "responses": {"200": {"description": "metrics"}},
-            }
+            "get": _op(
+                "Prometheus metrics (text format 0.0.4)",
+                {"200": {"description": "metrics", "content": {"text/plain": {}}}},
+                {},
+                secured=False,
+            )
         },
         "/openapi.json": {
-            "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}
+            "get": _op(
+                "This document",
+                {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                {},
+                secured=False,
+            )
+        },
+        "/docs": {
+            "get": _op(
+                "Swagger UI of this document (served offline)",
+                {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+                {},
+                secured=False,
+            )
+        },
+        "/v1/ais": {
+            "get": _op(
+                "The AIs of the registry and their versions",
+                {"200": answer("The catalog", "AiList")},
+                REGISTRY,
+            ),
+        },
+        "/v1/ais/{name}": {
+            "parameters": [ai_name],
+            "get": _op(
+                "One AI of the registry, its versions read now",
+                {"200": answer("The AI", "AiOut")},
+                {
+                    403: "The name would leave the configured registry/namespace",
+                    404: "No such AI in the registry",
+                    422: "Not an AI name",
+                    **REGISTRY,
+                },
+            ),
         },
         "/v1/instances": {
-            "get": {**_op("List instances", ("200", "InstanceList"), **auth), "security": secured},
-            "post": {**create, "security": secured},
+            "get": _op("Running instances", {"200": answer("The instances", "InstanceList")}, {}),
+            "post": create,
         },
-        "/v1/instances/{id}": {
-            "parameters": [id_param],
-            "get": {
-                **_op("One instance (keep-alive)", ("200", "InstanceOut"), **auth, _404="Unknown"),
-                "security": secured,
-            },
-            "delete": {
-                **_op("Stop and remove it", ("204", None), **auth, _404="Unknown"),
-                "security": secured,
-            },
+        "/v1/instances/{instance_id}": {
+            "parameters": [instance_id],
+            "get": _op(
+                "One instance (counts as a keep-alive)",
+                {"200": answer("The instance", "InstanceOut")},
+                {404: "No such instance"},
+            ),
+            "delete": _op(
+                "Stop and remove it",
+                {"204": answer("Removed")},
+                {404: "No such instance", 503: "Docker unreachable"},
+            ),
         },
     }
     return {
@@ -92,7 +156,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
         "info": {"title": "aidock agent", "version": version},
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

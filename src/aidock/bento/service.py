@@ -20,6 +20,13 @@ answers them with 400 and a generic message; here they are
 ``422 {"error": "text: ...", "field": "text"}`` (400 for a body that is not JSON), like the
 other aidock AIs. It also limits request bodies to ``MAX_BODY_BYTES`` as received, chunked or
 not (``aidock.bento.body_limit``): 413 beyond, where BentoML would read any body whole.
+
+BentoML writes ``/docs.json`` itself, from a serialization-mode schema of the request model
+and with its own error answers; ``finish`` corrects it on the way out (``OpenApiMiddleware``,
+``document_api``): the request body is the JSON Schema of the model the API validates with
+(``minLength``, the non-blank ``pattern``), the 400/413/422 answers are the ones the service
+gives, ``GET /info`` is listed, and the document says OpenAPI 3.1, the dialect of those
+schemas.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import bentoml
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,12 +47,13 @@ from starlette.routing import Route
 from aidock.ais.base import AI
 from aidock.ais.categorization import CategorizationAI
 from aidock.ais.extraction import ExtractionAI
-from aidock.bento.body_limit import BodyLimitMiddleware
+from aidock.bento.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from aidock.schemas.bento import (
     CategorizationRequest,
     CategorizationResponse,
     ExtractionRequest,
     ExtractionResponse,
+    RequestErrorResponse,
     SpanOut,
     check_compatible,
 )
@@ -53,6 +62,7 @@ SERVICE_PORT = 3000
 DEFAULT_HOST = "127.0.0.1"  # `bentoml serve` binds here unless --host says otherwise
 MODEL_FILE = "model.joblib"
 INFO_ROUTE = "/info"
+DOCS_ROUTE = "/docs.json"  # BentoML's OpenAPI document
 # The name an AI is deployed under (images/bento/Dockerfile sets it from its AI_NAME build arg).
 AI_NAME_ENV = "AIDOCK_AI_NAME"
 REQUEST_TIMEOUT_S = 60
@@ -97,6 +107,7 @@ class DocumentService:
 
     ai_class: ClassVar[type[AI]]
     api_route: ClassVar[str]
+    request_model: ClassVar[type[BaseModel]]
     identity: ClassVar[BentoIdentity]
     model_ref: ClassVar[Any]  # bentoml.models.BentoModel; resolves to the stored model
 
@@ -113,6 +124,7 @@ class ExtractionService(DocumentService):
 
     ai_class = ExtractionAI
     api_route = "/extract"
+    request_model = ExtractionRequest
 
     @bentoml.api(route="/extract", input_spec=ExtractionRequest, output_spec=ExtractionResponse)
     def extract(self, text: str) -> ExtractionResponse:
@@ -134,6 +146,7 @@ class CategorizationService(DocumentService):
 
     ai_class = CategorizationAI
     api_route = "/categorize"
+    request_model = CategorizationRequest
 
     @bentoml.api(
         route="/categorize", input_spec=CategorizationRequest, output_spec=CategorizationResponse
@@ -176,14 +189,111 @@ def info_app(identity: BentoIdentity) -> Starlette:
 
 
 def finish(svc: bentoml.Service[Any]) -> bentoml.Service[Any]:
-    """Add ``GET /info``, the body limit and field-naming validation errors to a service."""
+    """Add ``GET /info``, the body limit, field-naming validation errors and a true
+    ``/docs.json`` to a service."""
     inner = svc.inner
     if not issubclass(inner, DocumentService):
         raise TypeError(f"{inner.__name__} is not a DocumentService")
     svc.mount_asgi_app(info_app(inner.identity), path="/", name="aidock-info")
     svc.add_asgi_middleware(BodyLimitMiddleware)  # 413 on the bytes received, chunked or not
     svc.add_asgi_middleware(FieldErrorMiddleware, routes=[inner.api_route])
+    svc.add_asgi_middleware(
+        OpenApiMiddleware, route=inner.api_route, request_model=inner.request_model
+    )
     return svc
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+
+ERROR_SCHEMA = "RequestErrorResponse"
+_ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+REFUSALS = {
+    "400": "Body is not JSON",
+    "413": f"Body larger than {MAX_BODY_BYTES} bytes",
+    "422": "Invalid body: each problem as '<field>: <message>', the first field named",
+}
+
+
+def document_api(spec: dict[str, Any], route: str, request_model: type[BaseModel]) -> dict:
+    """BentoML's OpenAPI document of ``route`` made true to what the service does."""
+    post = spec.get("paths", {}).get(route, {}).get("post")
+    if post is None:
+        return spec
+    spec["openapi"] = "3.1.0"  # the schemas below and BentoML's own are JSON Schema 2020-12
+    body = request_model.model_json_schema(mode="validation")
+    post["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    for status, text in REFUSALS.items():
+        post["responses"][status] = {
+            "description": text,
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components[ERROR_SCHEMA] = RequestErrorResponse.model_json_schema(mode="serialization")
+    spec["paths"][INFO_ROUTE] = {
+        "get": {
+            "summary": "What is served: name, version, schema version, model digest",
+            "responses": {
+                "200": {
+                    "description": "The identity of the AI",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                        }
+                    },
+                }
+            },
+        }
+    }
+    return spec
+
+
+class OpenApiMiddleware:
+    """Rewrite BentoML's ``GET /docs.json`` answer with :func:`document_api`."""
+
+    def __init__(self, app: ASGIApp, route: str, request_model: type[BaseModel]) -> None:
+        self.app = app
+        self.route = route
+        self.request_model = request_model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != DOCS_ROUTE:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._send_rewritten(send, start, b"".join(chunks))
+
+        await self.app(scope, receive, capture)
+
+    async def _send_rewritten(self, send: Send, start: Message, raw: bytes) -> None:
+        body = raw
+        if start["status"] == 200:
+            try:
+                spec = json.loads(raw)
+            except ValueError:
+                spec = None
+            if isinstance(spec, dict):
+                body = json.dumps(document_api(spec, self.route, self.request_model)).encode()
+        await _send_whole(send, start["status"], start.get("headers", []), body)
+
+
+async def _send_whole(send: Send, status: int, headers: Sequence[Any], body: bytes) -> None:
+    """Answer with ``body``, the original headers less Content-Length (set anew)."""
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 # ------------------------------------------------------------------ validation errors
@@ -251,7 +361,4 @@ class FieldErrorMiddleware:
         if rewritten is not None:
             status, payload = rewritten
             body = json.dumps(payload).encode()
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await _send_whole(send, status, start.get("headers", []), body)

@@ -11,6 +11,7 @@ from typing import Literal, TypeVar
 from flask import Flask, Response, jsonify
 from pydantic import BaseModel
 
+from aidock.api_docs import docs_blueprint
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
 from aidock.rag.answer import extractive_answer, openai_answer
@@ -147,7 +148,7 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
     app.json.sort_keys = False  # type: ignore[attr-defined]
     service = RagService(config)
     app.extensions[EXTENSION] = service
-    openapi = build_openapi(_version())
+    openapi = build_openapi(_version(), config.max_body_bytes)
 
     @app.errorhandler(ApiProblem)
     def _problem(exc: ApiProblem) -> tuple[Response, int]:
@@ -157,6 +158,7 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
         return resp, status
 
     register_error_handlers(app, max_body_bytes=config.max_body_bytes, log=log)
+    app.register_blueprint(docs_blueprint("aidock RAG AI"))
 
     if init == "first_request":
 
@@ -185,8 +187,10 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
     @app.get("/v1/collections")
     def list_collections() -> Response:
         store = service.require_store()
-        body = CollectionList(collections=store.list_collections())
-        return jsonify({**body.model_dump(), "default": config.default_collection})
+        body = CollectionList(
+            collections=store.list_collections(), default=config.default_collection
+        )
+        return jsonify(body.model_dump())
 
     @app.post("/v1/collections/<name>/documents")
     def ingest(name: str) -> tuple[Response, int]:

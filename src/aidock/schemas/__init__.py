@@ -2,7 +2,9 @@
 
 Modules: ``errors`` (the ``{"error", "field"}`` body of every 4xx/5xx), ``agent`` (the
 agent's instance API), ``rag`` (the RAG AI) and ``bento`` (the document AIs served as
-Bentos, with their registry of schema versions). They depend on pydantic only, so a client
+Bentos, with their registry of schema versions); ``constraints`` holds the rules that
+validate and state themselves in the JSON Schema, so the OpenAPI documents say what the
+services check. They depend on pydantic only, so a client
 imports them without Flask, BentoML, Docker or scikit-learn.
 
 An API speaks one schema version, a string ``<type>/v<major>`` such as ``extraction/v1``

@@ -6,8 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from aidock.schemas.constraints import NotContaining
+
 API_VERSION = "agent/v1"
-NameText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+AI_NAME_RULE = "1-40 characters of [a-z0-9] separated by single '.', '_' or '-'"
+AI_NAME_PATTERN = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+AI_NAME_MAX = 40
+TAG_RULE = "[A-Za-z0-9_.-], at most 128, not starting with '.' or '-'"
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+# An AI name (a repository below the site's namespace) and an image tag, as Docker takes them.
+# The agent's config checks them with these patterns too (AgentConfig.image_for).
+AiName = Annotated[str, StringConstraints(max_length=AI_NAME_MAX, pattern=AI_NAME_PATTERN)]
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN), NotContaining("..")]
 
 
 class InstanceRequest(BaseModel):
@@ -15,8 +25,8 @@ class InstanceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    ai: NameText = Field(description="AI name from the catalog, e.g. 'rag' (no '/', ':', '..').")
-    version: NameText = Field(description="Image tag, e.g. '0.1.0'.")
+    ai: AiName = Field(description=f"AI name from the catalog, e.g. 'rag' ({AI_NAME_RULE}).")
+    version: Tag = Field(description=f"Image tag, e.g. '0.1.0' ({TAG_RULE}, no '..').")
 
 
 class InstanceOut(BaseModel):

@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StrictStr,
-    field_validator,
     model_validator,
 )
 
@@ -29,6 +28,7 @@ from aidock.schemas import (
     compatible,
     parse_version,
 )
+from aidock.schemas.constraints import NotBlank
 
 MAX_TEXT_CHARS = 200_000
 EXTRACTION_V1 = "extraction/v1"
@@ -40,21 +40,26 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: StrictStr = Field(
+    text: Annotated[StrictStr, NotBlank()] = Field(
         max_length=MAX_TEXT_CHARS,
         description=f"Document text (1 to {MAX_TEXT_CHARS} characters, not only whitespace).",
     )
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must contain at least one non-whitespace character")
-        return value
-
 
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class RequestErrorResponse(BaseModel):
+    """A refused request (400, 413, 422): the aidock error body, plus pydantic's errors."""
+
+    error: str = Field(description="What is wrong, each problem as '<field>: <message>'.")
+    field: str | None = Field(
+        default=None, description="The first field at fault (null: the whole body)."
+    )
+    detail: list[dict[str, Any]] | None = Field(
+        default=None, description="pydantic's errors (type, loc, msg, input) of a 400 or 422."
+    )
 
 
 class ExtractionRequest(_Request):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -14,8 +15,11 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
-    field_validator,
+    TypeAdapter,
+    ValidationError,
 )
+
+from aidock.schemas.constraints import KeyRule, NotBlank, NotContaining, whole_number
 
 MAX_DOCUMENTS = 1000
 MAX_QUESTION_CHARS = 2000
@@ -26,17 +30,41 @@ COLLECTION_NAME_RULE = (
     "and not contain '..'"
 )
 COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$"
-_COLLECTION_NAME = re.compile(COLLECTION_NAME_PATTERN)
-_METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+METADATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
+# Every rule below is an annotation pydantic both validates with and writes into the JSON
+# Schema of the OpenAPI document (aidock.schemas.constraints), so the two cannot disagree.
+CollectionName = Annotated[
+    str, StringConstraints(pattern=COLLECTION_NAME_PATTERN), NotContaining("..")
+]
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-DocumentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+Metadata = Annotated[
+    dict[str, MetadataValue], KeyRule(METADATA_KEY_PATTERN, RESERVED_METADATA_KEYS)
+]
+# Text with a non-whitespace character, stored stripped; lengths count the text as sent.
+NonEmptyText = Annotated[str, NotBlank(), AfterValidator(str.strip)]
+DocumentId = Annotated[
+    str, StringConstraints(max_length=512), NotBlank(), AfterValidator(str.strip)
+]
+Question = Annotated[
+    str, StringConstraints(max_length=MAX_QUESTION_CHARS), NotBlank(), AfterValidator(str.strip)
+]
+TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K), BeforeValidator(whole_number)]
+_COLLECTION_NAME: TypeAdapter[str] = TypeAdapter(CollectionName)
 
 
 def valid_collection_name(name: str) -> bool:
     """True when ``name`` is an acceptable collection name (see ``COLLECTION_NAME_RULE``)."""
-    return bool(_COLLECTION_NAME.match(name)) and ".." not in name
+    try:
+        _COLLECTION_NAME.validate_python(name, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+def collection_name_schema() -> dict[str, object]:
+    """JSON Schema of a collection name (the path parameter of the collection routes)."""
+    return _COLLECTION_NAME.json_schema()
 
 
 class _Request(BaseModel):
@@ -53,17 +81,7 @@ class DocumentIn(_Request):
     source: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         default=None, description="Where the document comes from (file name, URL, ...)."
     )
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
-
-    @field_validator("metadata")
-    @classmethod
-    def _check_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key in RESERVED_METADATA_KEYS:
-                raise ValueError(f"key {key!r} is reserved")
-            if not _METADATA_KEY.match(key):
-                raise ValueError(f"key {key!r} must match {_METADATA_KEY.pattern}")
-        return value
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class IngestRequest(_Request):
@@ -83,10 +101,8 @@ class IngestResponse(BaseModel):
 class QueryRequest(_Request):
     """Body of ``POST /v1/collections/<name>/query``."""
 
-    question: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
-    ]
-    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] | None = None
+    question: Question
+    top_k: TopK | None = None
 
 
 class Source(BaseModel):
@@ -120,6 +136,9 @@ class CollectionList(BaseModel):
     """Answer of ``GET /v1/collections``."""
 
     collections: list[CollectionInfo]
+    default: str | None = Field(
+        default=None, description="The collection the worker uses when none is named."
+    )
 
 
 class HealthResponse(BaseModel):
