@@ -119,11 +119,15 @@ def dockerd_back() -> Iterator[None]:
         assert wait_until(dockerd_answers, 60, step=0.5) is not None
 
 
+# After how many result lines dockerd is stopped: early, the batch goes on while dockerd is away;
+# late, it ends then, and the worker's DELETE meets an agent whose Docker does not answer.
+@pytest.mark.parametrize("restart_at", [60, 560], ids=["mid-batch", "at-the-end"])
 def test_a_batch_spanning_a_dockerd_restart_finishes_and_tells_the_truth(
     docker_client: docker.DockerClient,
     batch_dirs: tuple[Path, Path],
     dockerd_back: None,
     tmp_path: Path,
+    restart_at: int,
 ) -> None:
     inbox, outbox = batch_dirs
     agent = docker_client.containers.get(AGENT_CONTAINER)
@@ -144,9 +148,9 @@ def test_a_batch_spanning_a_dockerd_restart_finishes_and_tells_the_truth(
         )  # fmt: skip
     try:
         started = wait_until(
-            lambda: output.exists() and len(output.read_bytes().splitlines()) >= 60, 300
+            lambda: output.exists() and len(output.read_bytes().splitlines()) >= restart_at, 300
         )
-        assert started is not None and batch.poll() is None, "the batch did not get going"
+        assert started is not None and batch.poll() is None, "the batch ended before the restart"
         evidence: dict[str, float] = restart_dockerd()
         evidence["lines_at_restart_end"] = len(output.read_bytes().splitlines())
         healthy = wait_until(lambda: agent_health(docker_client) == (200, "healthy"), 120)
