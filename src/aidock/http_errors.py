@@ -101,6 +101,7 @@ def parse_json_body(
         raise problem(400, "request body is empty; expected a JSON object")
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
+        _check_unicode(data)
     except ValueError as exc:
         raise problem(400, f"invalid JSON: {exc}") from exc
     if precheck is not None:
@@ -117,3 +118,23 @@ def parse_json_body(
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_unicode(data: Any) -> None:
+    """Refuse strings that are not Unicode text: a lone surrogate (``"\\ud800"``) is valid JSON
+    syntax, and the first ``encode`` of it (a store, a log, a response) raised a 500."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"unpaired surrogate {value[exc.start]!r} in a string (not Unicode text)"
+                ) from None
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)

@@ -240,6 +240,9 @@ def test_bad_ingest_is_422_naming_the_field(
         (b'{"question": NaN}', "invalid JSON: NaN"),
         (b"", "request body is empty"),
         (b"\xff\xfe\x00", "invalid JSON"),
+        (b'{"question": "\\ud800 alone"}', "invalid JSON: unpaired surrogate '\\ud800'"),
+        (b'{"question": "ok", "\\udfff": 1}', "invalid JSON: unpaired surrogate"),
+        ('{"q": "\ud83d\ude00 ok", "x": ["\udc00"]}'.encode("utf-8", "surrogatepass"), "unpaired"),
     ],
 )
 def test_invalid_json_is_400(ingested: FlaskClient, data: bytes, fragment: str) -> None:

@@ -87,7 +87,14 @@ class DocumentIn(_Request):
 class IngestRequest(_Request):
     """Body of ``POST /v1/collections/<name>/documents``."""
 
-    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    documents: list[DocumentIn] = Field(
+        min_length=1,
+        max_length=MAX_DOCUMENTS,
+        description=(
+            "Two different documents may not share an id (the given one, or the sha256 of "
+            "the text): 422 naming the second."
+        ),
+    )
 
 
 class IngestResponse(BaseModel):
