@@ -135,12 +135,12 @@ class BenchAgent:
             if network.name == self.config.network:
                 network.remove()
 
-    def start(self) -> dict[str, Any]:
+    def start(self, ai: str = AI, version: str = VERSION) -> dict[str, Any]:
         resp = self.session.post(
-            f"{self.url}/v1/instances", json={"ai": AI, "version": VERSION}, timeout=300
+            f"{self.url}/v1/instances", json={"ai": ai, "version": version}, timeout=300
         )
         if resp.status_code != 201:
-            raise BenchError(f"agent refused to start {AI}: {resp.status_code} {resp.text}")
+            raise BenchError(f"agent refused to start {ai}: {resp.status_code} {resp.text}")
         return resp.json()
 
     def stop(self, instance_id: str) -> None:
