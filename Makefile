@@ -16,7 +16,7 @@ AGENT_PROJECT ?= /opt/aidock/stacks/agent
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help up deploy ingest ask batch test lint unit integration molecule bench down clean lock venv
+.PHONY: help up deploy ingest ask batch test lint unit integration tools molecule bench down clean lock venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,8 +61,13 @@ lint: venv ## ansible-lint, yamllint, hadolint, ruff
 unit: venv ## Unit tests (no Docker)
 	$(BIN)/pytest tests/unit -q
 
-integration: venv ## Integration tests against the deployed stack
+integration: venv tools ## Integration tests against the deployed stack
 	$(BIN)/pytest tests/integration -q -m integration
+
+# The Swagger UI pages are tested in headless Chromium, Debian's package (no browser download).
+tools: ## Install the Debian packages the tests drive (chromium; needs root)
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 molecule: venv ## Molecule scenarios of every role
 	$(BIN)/molecule test --all

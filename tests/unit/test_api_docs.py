@@ -24,7 +24,7 @@ from aidock.agent.app import create_app as create_agent
 from aidock.agent.config import AgentConfig
 from aidock.api_docs import ASSETS_ENDPOINT
 from aidock.bento.body_limit import MAX_BODY_BYTES
-from aidock.bento.service import REFUSALS, document_api
+from aidock.bento.service import REFUSALS, document_api, offline_page
 from aidock.rag.app import create_app as create_rag
 from aidock.rag.config import RagConfig
 from aidock.schemas.agent import InstanceRequest
@@ -273,6 +273,18 @@ def test_bento_document_states_text_rules_and_refusals(model: type[BaseModel]) -
     )
     for body in ({"text": "x"}, {"text": ""}, {"text": " \n"}, {"text": "\x1c"}, {"t": "x"}):
         assert validator.is_valid(body) == _accepts(model, body), body
+
+
+def test_bento_page_loads_nothing_from_the_internet() -> None:
+    import _bentoml_impl.server as served
+
+    page = (Path(served.__file__).parent / "main-openapi.html").read_bytes()
+    assert b"googletagmanager" in page  # what BentoML 1.4 serves on /
+    offline = offline_page(page).decode()
+    loaded = re.findall(r'<(?:script|link|iframe|img)[^>]+(?:src|href)="([^"]+)"', offline)
+    assert loaded and all(url.startswith("./static_content/") for url in loaded), loaded
+    assert "validatorUrl: null" in offline and "swagger-initializer.js" not in offline
+    assert offline_page(offline.encode()) == offline.encode()
 
 
 def test_bento_document_of_another_route_is_left_alone() -> None:

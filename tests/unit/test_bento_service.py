@@ -170,6 +170,7 @@ def test_swagger_ui_and_openapi(extraction: Server) -> None:
     page = requests.get(f"{extraction.url}/", timeout=5)
     assert page.status_code == 200
     assert "swagger" in page.text.lower()
+    assert "googletagmanager" not in page.text and "validatorUrl: null" in page.text
     spec = requests.get(f"{extraction.url}/docs.json", timeout=5).json()
     assert "/extract" in spec["paths"] and "/info" in spec["paths"]
     post = spec["paths"]["/extract"]["post"]

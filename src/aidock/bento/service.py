@@ -22,19 +22,24 @@ other aidock AIs. It also limits request bodies to ``MAX_BODY_BYTES`` as receive
 not (``aidock.bento.body_limit``): 413 beyond, where BentoML would read any body whole.
 
 BentoML writes ``/docs.json`` itself, from a serialization-mode schema of the request model
-and with its own error answers; ``finish`` corrects it on the way out (``OpenApiMiddleware``,
+and with its own error answers; ``finish`` corrects it on the way out (``DocsMiddleware``,
 ``document_api``): the request body is the JSON Schema of the model the API validates with
 (``minLength``, the non-blank ``pattern``), the 400/413/422 answers are the ones the service
 gives, ``GET /info`` is listed, and the document says OpenAPI 3.1, the dialect of those
-schemas.
+schemas. Its Swagger UI page on ``/`` loads Google Tag Manager from the internet, and Swagger
+UI's validator badge fetches an image from validator.swagger.io when the page is not read on
+localhost; the same middleware drops the tracker and starts Swagger UI with
+``validatorUrl: null`` (``offline_page``), so the page loads from the service only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import bentoml
@@ -198,7 +203,7 @@ def finish(svc: bentoml.Service[Any]) -> bentoml.Service[Any]:
     svc.add_asgi_middleware(BodyLimitMiddleware)  # 413 on the bytes received, chunked or not
     svc.add_asgi_middleware(FieldErrorMiddleware, routes=[inner.api_route])
     svc.add_asgi_middleware(
-        OpenApiMiddleware, route=inner.api_route, request_model=inner.request_model
+        DocsMiddleware, route=inner.api_route, request_model=inner.request_model
     )
     return svc
 
@@ -247,8 +252,38 @@ def document_api(spec: dict[str, Any], route: str, request_model: type[BaseModel
     return spec
 
 
-class OpenApiMiddleware:
-    """Rewrite BentoML's ``GET /docs.json`` answer with :func:`document_api`."""
+# BentoML's page (_bentoml_impl/server/main-openapi.html) brackets the tracker in comments.
+_TRACKER = re.compile(
+    rb"<!-- Google Tag Manager(?: \(noscript\))? -->.*?<!-- End Google Tag Manager[^>]*-->", re.S
+)
+_INITIALIZER = re.compile(
+    rb'<script src="\./static_content/swagger-initializer\.js"[^>]*>\s*</script>'
+)
+# BentoML's static_content/swagger-initializer.js, plus validatorUrl: null.
+_OFFLINE_INITIALIZER = b"""<script>
+    window.onload = function () {
+      window.ui = SwaggerUIBundle({
+        url: "./docs.json",
+        dom_id: "#swagger-ui",
+        deepLinking: true,
+        validatorUrl: null,
+        presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+        plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+        layout: "StandaloneLayout"
+      });
+    };
+    </script>"""
+PAGE_ROUTE = "/"  # BentoML's Swagger UI page
+
+
+def offline_page(html: bytes) -> bytes:
+    """BentoML's Swagger UI page without the tracker, and without the validator badge."""
+    return _INITIALIZER.sub(lambda _: _OFFLINE_INITIALIZER, _TRACKER.sub(b"", html))
+
+
+class DocsMiddleware:
+    """Rewrite BentoML's ``GET /docs.json`` with :func:`document_api` and its page on ``/``
+    with :func:`offline_page`."""
 
     def __init__(self, app: ASGIApp, route: str, request_model: type[BaseModel]) -> None:
         self.app = app
@@ -256,9 +291,10 @@ class OpenApiMiddleware:
         self.request_model = request_model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != DOCS_ROUTE:
+        if scope["type"] != "http" or scope.get("path") not in (DOCS_ROUTE, PAGE_ROUTE):
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -267,25 +303,31 @@ class OpenApiMiddleware:
             if message["type"] == "http.response.start":
                 start = message
                 return
+            if start is not None and message["type"] == "http.response.pathsend":
+                # A FileResponse (the page) where the server offers the pathsend extension.
+                message = {"type": "http.response.body", "body": Path(message["path"]).read_bytes()}
             if start is None or message["type"] != "http.response.body":
                 await send(message)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await self._send_rewritten(send, start, b"".join(chunks))
+                body = b"".join(chunks)
+                if start["status"] == 200:
+                    body = self._rewrite(path, body)
+                await _send_whole(send, start["status"], start.get("headers", []), body)
 
         await self.app(scope, receive, capture)
 
-    async def _send_rewritten(self, send: Send, start: Message, raw: bytes) -> None:
-        body = raw
-        if start["status"] == 200:
-            try:
-                spec = json.loads(raw)
-            except ValueError:
-                spec = None
-            if isinstance(spec, dict):
-                body = json.dumps(document_api(spec, self.route, self.request_model)).encode()
-        await _send_whole(send, start["status"], start.get("headers", []), body)
+    def _rewrite(self, path: str, raw: bytes) -> bytes:
+        if path == PAGE_ROUTE:
+            return offline_page(raw)
+        try:
+            spec = json.loads(raw)
+        except ValueError:
+            return raw
+        if not isinstance(spec, dict):
+            return raw
+        return json.dumps(document_api(spec, self.route, self.request_model)).encode()
 
 
 async def _send_whole(send: Send, status: int, headers: Sequence[Any], body: bytes) -> None:
