@@ -1,7 +1,7 @@
 """The ``models`` suite: quality and speed of the extraction and categorization AIs.
 
 Both AIs are trained on one generated split and scored on a held-out one (another seed)
-next to naive baselines, by ``aidock.ais.metrics.run_benchmark``; this module only picks
+next to naive baselines, by ``aidock.ais.benchmark.run_benchmark``; this module only picks
 the split and renders the numbers. No Docker: it runs in the controller's venv.
 """
 
@@ -21,7 +21,7 @@ Result = dict[str, Any]
 def run_quality(_ctx: Context) -> Result:
     """Train both AIs on ``N_TRAIN`` documents, score them and the baselines on ``N_TEST``."""
     try:
-        from aidock.ais.metrics import run_benchmark
+        from aidock.ais.benchmark import run_benchmark
     except ImportError as exc:  # scikit-learn and joblib come with the venv's ais extra
         raise BenchError(f"cannot import the AIs ({exc}); run `make venv` first") from exc
     return run_benchmark(N_TRAIN, N_TEST, TRAIN_SEED, TEST_SEED)

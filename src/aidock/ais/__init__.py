@@ -3,9 +3,9 @@
 Submodules: ``document`` (``Document``, ``Span``, categories and field labels),
 ``formats`` (IBAN layouts and checks), ``corpus`` (seeded synthetic training data, a
 package the served AIs never import), ``features`` (tokenizer and token features),
-``base`` (the ``AI`` base: identity, save/load), ``extraction``, ``categorization`` and
-``metrics`` (scores, baselines, benchmark). Names below are imported on first use so that
-``aidock.ais.corpus`` does not load scikit-learn.
+``base`` (the ``AI`` base: identity, save/load), ``extraction``, ``categorization``,
+``metrics`` (scores, baselines) and ``benchmark`` (the AIs against the baselines). Names
+below are imported on first use so that ``aidock.ais.corpus`` does not load scikit-learn.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _EXPORTS = {
     "Span": "document",
     "generate": "corpus",
     "ExtractionAI": "extraction",
-    "run_benchmark": "metrics",
+    "run_benchmark": "benchmark",
 }
 __all__ = sorted(_EXPORTS)
 
