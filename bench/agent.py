@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from aidock.agent.app import create_app, get_manager
 from aidock.agent.config import AgentConfig
 from aidock.ais.corpus import generate
-from aidock.worker.run import RunOptions, run_batch
+from aidock.worker.batch import RunOptions, run_batch
 from bench.coldstart import HARDENED, Subject, running
 from bench.common import (
     ROOT,

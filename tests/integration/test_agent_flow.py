@@ -32,7 +32,7 @@ from aidock.agent.config import AgentConfig
 from aidock.agent.docker_ops import DockerOps
 from aidock.agent.instances import InstanceManager
 from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, main
-from aidock.worker.run import RunOptions, run_batch
+from aidock.worker.batch import RunOptions, run_batch
 
 SECRETS = REPO / ".secrets"
 RUN = secrets.token_hex(4)
