@@ -1,4 +1,8 @@
-"""ApiClient: retries with backoff and error mapping, against http.server on 127.0.0.1."""
+"""ApiClient: retries with backoff and error mapping, against http.server on 127.0.0.1.
+
+The retries are urllib3's ``Retry``; the tests also pin where the client's rules differ
+from urllib3's defaults (first wait, Retry-After cap, 429, read timeouts, dropped answers).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class Script:
     answers: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
     seen: list[tuple[str, str, Any]] = field(default_factory=list)
     delay: float = 0.0
+    drop: int = 0  # the first `drop` requests get the connection closed, no answer
 
     def add(self, status: int, body: Any = None, **headers: str) -> Script:
         self.answers.append((status, body, headers))
@@ -40,6 +45,9 @@ def script(http_server: Any) -> Iterator[Script]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             state.seen.append((self.command, self.path, body))
+            if len(state.seen) <= state.drop:
+                self.close_connection = True
+                return
             if state.delay:
                 time.sleep(state.delay)
             index = min(len(state.seen), len(state.answers)) - 1
@@ -174,11 +182,31 @@ def test_read_timeout_retried_when_idempotent(script: Script) -> None:
     script.delay = 0.3
     sleeps: list[float] = []
     client = make_client(script.url, sleeps, timeout=0.1, retries=1)
-    with pytest.raises(AiUnavailableError):
+    with pytest.raises(AiUnavailableError, match=r"no answer within 0\.1s"):
         client.post_json("/slow", {}, idempotent=True)
     time.sleep(0.3)  # let the server record the second request
     assert len(script.seen) == 2
     assert sleeps == [0.5]
+
+
+def test_retry_after_only_for_retried_statuses_and_garbage_ignored(script: Script) -> None:
+    script.add(429, {"error": "max_instances (2) reached"}, Retry_After="1")
+    sleeps: list[float] = []
+    with pytest.raises(ApiError) as info:
+        make_client(script.url, sleeps).get_json("/")
+    assert (info.value.status, len(script.seen), sleeps) == (429, 1, [])
+    script.seen.clear()
+    script.answers[:] = [(503, {}, {"Retry-After": "soon"}), (200, {"ok": 1}, {})]
+    assert make_client(script.url, sleeps, backoff=0.25).get_json("/") == {"ok": 1}
+    assert sleeps == [0.25]
+
+
+def test_a_dropped_connection_is_retried_even_for_a_plain_post(script: Script) -> None:
+    script.add(200, {"ok": True})
+    script.drop = 1
+    sleeps: list[float] = []
+    assert make_client(script.url, sleeps, backoff=0.1).post_json("/start", {}) == {"ok": True}
+    assert len(script.seen) == 2 and sleeps == [0.1]
 
 
 def test_invalid_settings() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from pydantic import ValidationError
 
 from aidock.client.http import ApiClient, ApiError
@@ -66,11 +65,10 @@ class AgentClient:
         backoff: float = 0.5,
         terminate_retries: int = 10,
         terminate_backoff: float = 1.0,
-        session: requests.Session | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         self.api = ApiClient(
-            url, timeout=timeout, retries=retries, backoff=backoff, headers=headers, session=session
+            url, timeout=timeout, retries=retries, backoff=backoff, headers=headers
         )
         self.terminate_api = ApiClient(
             url,
@@ -79,7 +77,6 @@ class AgentClient:
             backoff=terminate_backoff,
             max_backoff=10.0,
             headers=headers,
-            session=session,
         )
         self.start_api = ApiClient(
             url,
@@ -88,7 +85,6 @@ class AgentClient:
             backoff=backoff,
             retry_statuses=(),
             headers=headers,
-            session=session,
         )
         self.url = self.api.base_url
 

@@ -1,14 +1,31 @@
-"""Generic JSON-over-HTTP client with timeouts, retries and clear errors."""
+"""Generic JSON-over-HTTP client with timeouts, retries and clear errors.
+
+Retries are urllib3's ``Retry`` on the session's ``HTTPAdapter`` (connection, read and
+status retries counted together in ``total``); ``_Retry`` keeps this client's rules where
+urllib3's defaults differ (the first retry waits too, ``Retry-After`` is capped, read
+timeouts only for idempotent requests, an injectable sleep for tests).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import (
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +72,74 @@ def error_message(body: Any, fallback: str) -> tuple[str, str | None]:
     return fallback, None
 
 
+class _Retry(Retry):
+    """urllib3's ``Retry`` with this client's waits and its rule for read timeouts.
+
+    Waits ``backoff_factor * 2**n`` before retry n (urllib3 waits 0 s before the first),
+    capped by ``backoff_max``; a ``Retry-After`` lengthens a wait, up to the same cap, and
+    only ``status_forcelist`` answers are retried (urllib3 also retries a 413/429 that
+    carries one). A read timeout is retried only with ``retry_timeouts``: the server may
+    have acted on a request it did not answer in time.
+    """
+
+    RETRY_AFTER_STATUS_CODES: ClassVar[frozenset[int]] = frozenset()
+
+    def __init__(
+        self,
+        *args: Any,
+        retry_timeouts: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_timeouts = retry_timeouts
+        self.pause = sleep
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("retry_timeouts", self.retry_timeouts)
+        return super().new(sleep=self.pause, **kw)
+
+    def get_backoff_time(self) -> float:
+        return min(self.backoff_factor * 2 ** max(len(self.history) - 1, 0), self.backoff_max)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            seconds = 0.0
+        return min(max(seconds, self.get_backoff_time()), self.backoff_max)
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        retry_after = self.get_retry_after(response) if response is not None else None
+        delay = self.get_backoff_time() if retry_after is None else retry_after
+        if self.history:
+            last = self.history[-1]
+            why = last.status or last.error
+            log.info("%s %s -> %s; retry in %.2fs", last.method, last.url, why, delay)
+        self.pause(delay)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, ReadTimeoutError) and not self.retry_timeouts:
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 class ApiClient:
     """JSON API client.
 
     Retries connection errors and ``retry_statuses`` answers with exponential backoff
-    (``backoff * 2**attempt``, capped by ``max_backoff``; a ``Retry-After`` header in
-    seconds is honoured up to the cap). Read timeouts are retried only for idempotent
-    requests, since the server may have acted on the request.
+    (``backoff * 2**attempt``, capped by ``max_backoff``; a ``Retry-After`` header is
+    honoured up to the cap). Read timeouts are retried only for idempotent requests, since
+    the server may have acted on the request: the others go through a second session
+    whose ``Retry`` does not retry a read timeout.
     """
 
     def __init__(
@@ -74,7 +152,6 @@ class ApiClient:
         max_backoff: float = 8.0,
         retry_statuses: Collection[int] = RETRY_STATUSES,
         headers: Mapping[str, str] | None = None,
-        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if retries < 0:
@@ -83,13 +160,18 @@ class ApiClient:
             raise ValueError("timeout must be > 0")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.retry_statuses = frozenset(retry_statuses)
-        self.session = session or requests.Session()
-        self.session.headers.update({"Accept": "application/json", **(headers or {})})
-        self._sleep = sleep
+        self.retry = _Retry(
+            total=retries,
+            allowed_methods=None,  # every method: which ones may repeat is retry_timeouts
+            status_forcelist=frozenset(retry_statuses),
+            backoff_factor=backoff,
+            backoff_max=max_backoff,
+            raise_on_status=False,  # the last answer is returned: ApiError carries its message
+            sleep=sleep,
+        )
+        headers = {"Accept": "application/json", **(headers or {})}
+        self.session = _session(self.retry, headers)
+        self._once = _session(self.retry.new(retry_timeouts=False), headers)
 
     def url(self, path: str) -> str:
         """Absolute URL of ``path`` (relative to ``base_url``)."""
@@ -116,41 +198,30 @@ class ApiClient:
         method = method.upper()
         url = self.url(path)
         retry_timeouts = method in _IDEMPOTENT if idempotent is None else idempotent
-        attempt = 0
-        while True:
-            try:
-                resp = self.session.request(
-                    method, url, json=json, params=params, timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                is_read_timeout = isinstance(exc, requests.ReadTimeout)
-                reason = _describe(exc, self.timeout)
-                if attempt >= self.retries or (is_read_timeout and not retry_timeouts):
-                    raise AiUnavailableError(url, reason) from exc
-                delay = self._delay(attempt, None)
-                log.info("%s %s failed (%s); retry in %.2fs", method, url, reason, delay)
-            else:
-                if resp.status_code in self.retry_statuses and attempt < self.retries:
-                    delay = self._delay(attempt, resp.headers.get("Retry-After"))
-                    log.info("%s %s -> %s; retry in %.2fs", method, url, resp.status_code, delay)
-                    resp.close()
-                else:
-                    return _decode(resp, url)
-            self._sleep(delay)
-            attempt += 1
+        session = self.session if retry_timeouts else self._once
+        try:
+            resp = session.request(method, url, json=json, params=params, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise AiUnavailableError(url, _describe(exc, self.timeout)) from exc
+        return _decode(resp, url)
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = min(self.backoff * (2**attempt), self.max_backoff)
-        if retry_after:
-            with contextlib.suppress(ValueError):
-                delay = min(max(delay, float(retry_after)), self.max_backoff)
-        return delay
+
+def _session(retry: Retry, headers: Mapping[str, str]) -> requests.Session:
+    session = requests.Session()
+    session.headers.update(headers)
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _describe(exc: requests.RequestException, timeout: float) -> str:
-    if isinstance(exc, requests.Timeout):
+    cause: object = exc.args[0] if exc.args else None
+    cause = cause.reason if isinstance(cause, MaxRetryError) else cause  # retries ran out
+    timed_out = isinstance(cause, Urllib3Timeout) and not isinstance(cause, NewConnectionError)
+    if isinstance(exc, requests.Timeout) or timed_out:
         return f"no answer within {timeout:g}s"
-    text = str(exc)
+    text = str(cause or exc)
     for hint in ("Connection refused", "Name or service not known", "No route to host"):
         if hint in text:
             return hint.lower()
