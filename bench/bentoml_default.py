@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 from docker.errors import APIError, ImageNotFound
 
+from aidock.digests import file_sha256
 from bench.common import (
     BENCH_LABEL,
     INPUTS_LABEL,
@@ -54,7 +55,6 @@ from bench.common import (
     BenchError,
     Context,
     log,
-    sha256_file,
     timer,
 )
 from bench.images import ROOTFS_IMAGE, BenchImage, aidock_wheel, ensure_image, lock_wheelhouse
@@ -270,9 +270,9 @@ def _inputs(ctx: Context, bento: OurBento, wheelhouse: Path, app: Path) -> dict[
     standin = ctx.docker.images.get(STANDIN.tag)
     return {
         "standin": standin.id,
-        "archive": sha256_file(bento.archive),
-        "wheelhouse": sha256_file(wheelhouse),
-        "app_wheel": sha256_file(app),
+        "archive": file_sha256(bento.archive),
+        "wheelhouse": file_sha256(wheelhouse),
+        "app_wheel": file_sha256(app),
         "bentofile": BENTOFILE,
         "uv": UV_REQUIREMENT,
         "bentoml": metadata.version("bentoml"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -142,15 +141,6 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_atomic(path: Path, text: str) -> None:

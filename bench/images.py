@@ -20,6 +20,7 @@ from typing import Any
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
+from aidock.digests import file_sha256
 from bench.common import (
     BENCH_DIR,
     BENCH_LABEL,
@@ -34,7 +35,6 @@ from bench.common import (
     log,
     md_table,
     ratio,
-    sha256_file,
     timer,
 )
 
@@ -141,7 +141,7 @@ def inputs_digest(ctx: Context, spec: BenchImage) -> tuple[str, dict[str, Path]]
     for key, value in sorted(spec.build_args.items()):
         digest.update(f"arg {key}={value}\n".encode())
     for name, path in sorted(sources.items()):
-        digest.update(f"{name} {sha256_file(path)}\n".encode())
+        digest.update(f"{name} {file_sha256(path)}\n".encode())
     return digest.hexdigest(), sources
 
 

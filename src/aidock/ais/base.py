@@ -8,7 +8,6 @@ Loading unpickles, so only load artifacts you built or whose SHA-256 you pinned
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import tempfile
@@ -24,6 +23,7 @@ import numpy as np
 import sklearn
 
 from aidock.ais.document import Document
+from aidock.digests import file_sha256
 
 if TYPE_CHECKING:
     from aidock.bento.build import BentoBuild
@@ -37,15 +37,6 @@ class NotTrainedError(RuntimeError):
 
 class ArtifactError(ValueError):
     """An artifact is unreadable, tampered with, or belongs to another AI or schema."""
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as src:
-        for chunk in iter(lambda: src.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class AI(ABC):

@@ -12,7 +12,6 @@ wrong. Needs PyYAML, not BentoML.
 
 from __future__ import annotations
 
-import hashlib
 import lzma
 import os
 import re
@@ -22,10 +21,11 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
+from aidock.digests import file_sha256
 from aidock.schemas import UnknownSchemaVersion
 from aidock.schemas.bento import resolve
 
@@ -167,13 +167,6 @@ def _check_members(members: Iterable[tarfile.TarInfo]) -> dict[str, tarfile.TarI
     return files
 
 
-def _sha256(stream: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: stream.read(1 << 20), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
 class _Archive:
     """An open archive with checked members."""
 
@@ -195,7 +188,7 @@ class _Archive:
             raise ArchiveError(f"missing {what} ({name})")
         stream = self.tar.extractfile(member)
         assert stream is not None
-        return _sha256(stream)
+        return file_sha256(stream)
 
 
 def _open(path: Path) -> tarfile.TarFile:
