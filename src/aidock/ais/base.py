@@ -4,6 +4,10 @@ An artifact is one joblib file holding a dict: the artifact format, the AI's ``n
 ``schema_version`` and ``version``, free-form ``metadata`` and the fitted ``state``.
 Loading unpickles, so only load artifacts you built or whose SHA-256 you pinned
 (``load(path, sha256=...)`` checks the digest *before* unpickling).
+
+``save_bento`` finds its builder through the ``aidock.bento`` entry point (pyproject.toml
+names ``aidock.bento.build:save_bento``): the serving layer imports the AIs, so the AIs
+never import it, and BentoML is loaded only when a Bento is built.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import platform
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from aidock.bento.build import BentoBuild
 
 ARTIFACT_FORMAT = 1
+BENTO_BUILDER = ("aidock.bento", "save_bento")  # entry point group and name
 
 
 class NotTrainedError(RuntimeError):
@@ -136,9 +142,15 @@ class AI(ABC):
         ``dist/<name>-<version>.bento``. The path of the archive is ``.archive`` of the
         result. Needs BentoML; see ``aidock.bento.build.save_bento``.
         """
-        from aidock.bento.build import save_bento
-
-        return save_bento(self, output_dir)
+        group, name = BENTO_BUILDER
+        found = entry_points(group=group, name=name)
+        if not found:
+            raise RuntimeError(
+                f"no Bento builder: the {group} entry point {name!r} is not installed "
+                "(pip install the aidock package, e.g. `make venv`)"
+            )
+        build: Callable[[AI, str | Path | None], BentoBuild] = next(iter(found)).load()
+        return build(self, output_dir)
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None) -> Self:

@@ -27,20 +27,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import bentoml
+from bentoml.exceptions import NotFound
+from packaging.utils import canonicalize_name
+
+from aidock.ais.base import AI, file_sha256
 from aidock.bento.archive import (
     ENTRY_MODULE,
     LABELS,
     LOCK_NAME,
     MODEL_FILE,
     lock_pins,
-    normalize_name,
 )
+from aidock.bento.service import SERVICE_BASES
 from aidock.schemas.bento import resolve
-
-if TYPE_CHECKING:
-    from aidock.ais.base import AI
 
 IMAGE_DIR_ENV = "AIDOCK_BENTO_IMAGE_DIR"
 DOCKERFILE_TEMPLATE = "Dockerfile.template"
@@ -113,7 +115,7 @@ def aidock_version() -> str:
 def check_pickle_versions(pins: dict[str, str]) -> None:
     """Fail unless the packages the model is pickled with match the lock file's pins."""
     for package in PICKLE_PINNED:
-        pinned = pins.get(normalize_name(package))
+        pinned = pins.get(canonicalize_name(package))
         if pinned is None:
             raise BentoBuildError(f"the lock file does not pin {package}")
         installed = metadata.version(package)
@@ -125,8 +127,6 @@ def check_pickle_versions(pins: dict[str, str]) -> None:
 
 
 def _labels(ai: AI, sha256: str, model_tag: str, lock: Path, dockerfile: Path) -> dict[str, str]:
-    from aidock.ais.base import file_sha256
-
     name, version = model_tag.split(":")
     return {
         LABELS["schema_version"]: ai.schema_version,
@@ -143,11 +143,6 @@ def _labels(ai: AI, sha256: str, model_tag: str, lock: Path, dockerfile: Path) -
 
 def _store_model(ai: AI, workdir: Path) -> tuple[str, str]:
     """Save the artifact into the BentoML model store; return (model tag, sha256)."""
-    import bentoml
-    from bentoml.exceptions import NotFound
-
-    from aidock.ais.base import file_sha256
-
     artifact = workdir / MODEL_FILE
     sha256 = ai.save(artifact)
     tag = f"{ai.name}:{sha256[:20]}"  # same artifact, same model: stored once
@@ -172,8 +167,6 @@ def _store_model(ai: AI, workdir: Path) -> tuple[str, str]:
 def _write_context(
     ctx: Path, ai: AI, identity: dict[str, str], lock: Path, dockerfile: Path
 ) -> None:
-    from aidock.bento.service import SERVICE_BASES
-
     base = SERVICE_BASES[ai.name].__name__
     cls = entry_class(ai.name)
     (ctx / f"{ENTRY_MODULE}.py").write_text(
@@ -204,8 +197,6 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 def _build(ctx: Path, name: str, version: str, labels: dict[str, str]) -> Any:
     """``bentoml.bentos.build`` of the context written by ``_write_context``."""
-    import bentoml
-
     sys.modules.pop(ENTRY_MODULE, None)  # the entry of an earlier build may be cached
     try:
         # BentoML reads build files only below the cwd; its warning that a Dockerfile
@@ -257,10 +248,6 @@ def save_bento(
     :func:`default_image_dir`. BentoML builds from the current directory, so the build
     briefly changes it: do not build from several threads at once.
     """
-    import bentoml
-
-    from aidock.bento.service import SERVICE_BASES
-
     ai._require_trained()
     resolve(ai.schema_version)
     if ai.name not in SERVICE_BASES:
