@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from docker.errors import DockerException
 
+from aidock.ais.corpus import generate
 from bench.bentoml_default import (
     STANDIN,
     THEIRS_IMAGE,
@@ -263,8 +264,6 @@ def _coldstart_headline(result: dict[str, Any]) -> list[list[str]]:
 
 def documents(count: int = DOCUMENTS, seed: int = DOCUMENT_SEED) -> list[str]:
     """Generated documents (the corpus the AI is trained on, another seed), none empty."""
-    from aidock.ais.corpus import generate
-
     texts = [doc.text for doc in generate(count, seed=seed) if doc.text.strip()]
     if not texts:
         raise BenchError("the corpus generator produced no document")
@@ -273,7 +272,8 @@ def documents(count: int = DOCUMENTS, seed: int = DOCUMENT_SEED) -> list[str]:
 
 def in_process_model(ctx: Context) -> Any:
     """The extraction AI loaded from the model file of our Bento (digest checked)."""
-    from aidock.ais.extraction import ExtractionAI
+    # scikit-learn takes seconds to import: only this part of the suite needs it.
+    from aidock.ais.extraction import ExtractionAI  # noqa: PLC0415  scikit-learn
 
     store_dir = import_bento(our_bento(ctx, OURS_IMAGE))
     labels = bento_info(store_dir).get("labels") or {}

@@ -20,8 +20,8 @@ Result = dict[str, Any]
 
 def run_quality(_ctx: Context) -> Result:
     """Train both AIs on ``N_TRAIN`` documents, score them and the baselines on ``N_TEST``."""
-    try:
-        from aidock.ais.benchmark import run_benchmark
+    try:  # scikit-learn takes seconds to import: only this suite needs it
+        from aidock.ais.benchmark import run_benchmark  # noqa: PLC0415  scikit-learn
     except ImportError as exc:  # scikit-learn and joblib come with the venv's ais extra
         raise BenchError(f"cannot import the AIs ({exc}); run `make venv` first") from exc
     return run_benchmark(N_TRAIN, N_TEST, TRAIN_SEED, TEST_SEED)

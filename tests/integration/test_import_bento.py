@@ -16,6 +16,7 @@ before anything is built or started. Nothing of it is written into the git check
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -314,8 +315,6 @@ def unknown_schema(source: Path, dest: Path) -> Path:
 
 
 def unresolvable_lock(source: Path, dest: Path) -> Path:
-    import hashlib
-
     with tarfile.open(source) as tar:
         lock = tar.extractfile(f"./{LOCK_MEMBER}").read()  # type: ignore[union-attr]
     lock += b"left-pad==9.9.9 \\\n    --hash=sha256:" + b"0" * 64 + b"\n"

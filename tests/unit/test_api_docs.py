@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import _bentoml_impl.server as served
 import jsonschema_rs
 import pytest
 from flask import Flask
@@ -276,8 +277,6 @@ def test_bento_document_states_text_rules_and_refusals(model: type[BaseModel]) -
 
 
 def test_bento_page_loads_nothing_from_the_internet() -> None:
-    import _bentoml_impl.server as served
-
     page = (Path(served.__file__).parent / "main-openapi.html").read_bytes()
     assert b"googletagmanager" in page  # what BentoML 1.4 serves on /
     offline = offline_page(page).decode()

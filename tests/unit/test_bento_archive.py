@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -14,6 +15,8 @@ import pytest
 pytest.importorskip("bentoml")
 import yaml  # BentoML brings PyYAML
 
+import aidock.bento.cli as bento_cli
+from aidock.ais.corpus import generate
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.archive import (
     DOCKERFILE_MEMBER,
@@ -26,6 +29,7 @@ from aidock.bento.archive import (
     validate_archive,
 )
 from aidock.bento.build import BentoBuild, save_bento
+from aidock.bento.cli import import_argv, remove_argv
 from aidock.cli import EXIT_OK, EXIT_USAGE, main
 
 # One BentoML store per test session (tests/unit/conftest.py).
@@ -40,8 +44,6 @@ def built(tmp_path_factory: pytest.TempPathFactory, corpus_200: list) -> BentoBu
 
 @pytest.fixture(scope="module")
 def corpus_200() -> list:
-    from aidock.ais.corpus import generate
-
     return generate(200, 1)
 
 
@@ -255,8 +257,6 @@ def test_tampered_lock_and_dockerfile(rewrite: Rewrite) -> None:
 
 
 def test_lock_without_hashes(rewrite: Rewrite) -> None:
-    import hashlib
-
     lock = b"bentoml==1.4.40\nscikit-learn==1.9.1\n"
     bad = rewrite(
         replace={LOCK_MEMBER: lock},
@@ -382,8 +382,6 @@ def test_cli_import_under_another_name(
 
 
 def test_import_argv(tmp_path: Path) -> None:
-    from aidock.bento.cli import import_argv
-
     argv = import_argv(
         tmp_path, "x.bento", name="sorter", port=3013, deploy=True,
         result_file="/tmp/r.json", ansible_playbook="/venv/ansible-playbook",
@@ -412,8 +410,6 @@ def test_import_argv(tmp_path: Path) -> None:
 
 
 def test_remove_argv(tmp_path: Path) -> None:
-    from aidock.bento.cli import remove_argv
-
     argv = remove_argv(tmp_path, "sorter", ansible_playbook="/venv/ansible-playbook")
     assert argv[3] == str(tmp_path / "playbooks/remove_ai.yml")
     assert json.loads(argv[5]) == {"ai_name": "sorter"}
@@ -482,8 +478,6 @@ def test_cli_import_runs_the_playbook_and_says_what_it_pushed(
     capsys: pytest.CaptureFixture[str],
     deploy: bool,
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     fake = FakeRun(0, imported(deploy))
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     args = ["bento", "import", str(archive), "--name", "fields"]
@@ -516,8 +510,6 @@ def test_cli_import_json(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(0, imported(False)))
     code, out, err = run(["bento", "import", str(archive), "--json", "--version", "7"], capsys)
     assert code == EXIT_OK, err
@@ -539,8 +531,6 @@ def test_cli_import_playbook_failures(
     result: dict[str, Any] | None,
     message: str,
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(returncode, result))
     code, out, err = run(["bento", "import", str(archive)], capsys)
     assert code == 1
@@ -565,8 +555,6 @@ def test_cli_import_usage_errors(
     extra: list[str],
     message: str,
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     fake = FakeRun(0)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     code, _, err = run(["bento", "import", str(archive), *extra], capsys)
@@ -583,8 +571,6 @@ def test_cli_import_stops_at_an_invalid_archive(
     capsys: pytest.CaptureFixture[str],
     deploy: list[str],
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     fake = FakeRun(0)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
@@ -622,8 +608,6 @@ def test_cli_remove_runs_the_playbook(
     result: dict[str, Any],
     expected: list[str],
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     fake = FakeRun(0, result)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     code, out, err = run(["bento", "remove", *args], capsys)
@@ -642,8 +626,6 @@ def test_cli_remove_runs_the_playbook(
 def test_cli_remove_failures(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import aidock.bento.cli as bento_cli
-
     fake = FakeRun(2)
     monkeypatch.setattr(bento_cli.subprocess, "run", fake)
     code, _, err = run(["bento", "remove", "extraction"], capsys)
@@ -657,3 +639,12 @@ def test_cli_remove_failures(
     code, _, err = run(["bento", "remove", "sorter"], capsys)
     assert code == EXIT_USAGE
     assert "AIDOCK_PROJECT_DIR" in err
+
+
+def test_lock_pins_and_wheels_compare_as_packaging_does(tmp_path: Path) -> None:
+    lock = "Flask_Cors==4.0 --hash=sha256:ab  # one line\n-e .\nx @ https://h/x.whl\nlib>=1\n"
+    pins = lock_pins(lock)
+    assert pins == {"flask-cors": "4.0"}
+    (tmp_path / "flask_cors-4.0.0-py3-none-any.whl").touch()  # 4.0.0 == 4.0 (PEP 440)
+    (tmp_path / "not-a-wheel.whl").touch()
+    assert missing_wheels(pins, tmp_path) == []

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 from http_bodies import long_string, padded, post_chunked, post_sized, too_large
 
 pytest.importorskip("bentoml")
 import bentoml
+from starlette.testclient import TestClient
 
 from aidock.ais.categorization import CategorizationAI
 from aidock.ais.corpus import generate
@@ -145,8 +147,6 @@ def categorization(servers: dict[str, Server]) -> Server:
 
 
 def _listening_ips(server: Server) -> set[str]:
-    import psutil
-
     root = psutil.Process(server.proc.pid)
     ips: set[str] = set()
     for proc in [root, *root.children(recursive=True)]:
@@ -206,8 +206,6 @@ IDENTITY = BentoIdentity(
 def test_info_names_the_deployed_name(
     monkeypatch: pytest.MonkeyPatch, env: str | None, name: str
 ) -> None:
-    from starlette.testclient import TestClient
-
     if env is None:
         monkeypatch.delenv(AI_NAME_ENV, raising=False)
     else:

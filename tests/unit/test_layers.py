@@ -3,13 +3,17 @@
 ``aidock.schemas`` (wire models) imports nothing else of aidock; the worker reaches the
 agent only through its HTTP client; that client imports no other part of the agent (not
 its settings, Docker or Flask); the served AIs never load the corpus generator
-(``aidock.ais.corpus``), neither directly nor through what they import.
+(``aidock.ais.corpus``), neither directly nor through what they import. No two modules
+import each other, directly or through others, counting the imports inside functions too
+(an import that only type checkers see is no cycle); and each import left inside a function
+(ruff's PLC0415, see pyproject.toml) says why it is there.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,19 +57,20 @@ def aidock_imports(path: Path) -> set[str]:
     return _imported(ast.walk(tree), _package(path))
 
 
-def _run_on_import(node: ast.AST) -> Iterator[ast.AST]:
+def _run_on_import(node: ast.AST, functions: bool = False) -> Iterator[ast.AST]:
     """The nodes under ``node`` that run when the module is imported: not the bodies of
-    functions, not ``if TYPE_CHECKING:`` blocks."""
+    functions (unless ``functions``: then every node that can run), not ``if TYPE_CHECKING:``
+    blocks."""
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        if not functions and isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             continue
         if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
             for stmt in child.orelse:
                 yield stmt
-                yield from _run_on_import(stmt)
+                yield from _run_on_import(stmt, functions)
             continue
         yield child
-        yield from _run_on_import(child)
+        yield from _run_on_import(child, functions)
 
 
 def load_time_imports(path: Path) -> set[str]:
@@ -95,6 +100,48 @@ def loaded_with(module: str) -> set[str]:
             if path is not None:
                 todo.extend(load_time_imports(path))
     return seen
+
+
+def _module_of(name: str) -> str | None:
+    """The aidock module ``name`` is or is in: ``aidock.ais.base.AI`` -> ``aidock.ais.base``."""
+    while name and _source(name) is None:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each aidock module -> the aidock modules it imports, at load time or in a function."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names = _imported(_run_on_import(tree, functions=True), _package(path))
+        graph[module] = {m for m in map(_module_of, names) if m and m != module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or None (depth-first search)."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if cycle := visit(target):
+                return cycle
+        path.pop()
+        done.add(node)
+        return None
+
+    for root in sorted(graph):
+        if cycle := visit(root):
+            return cycle
+    return None
 
 
 def _modules(folder: str) -> list[Path]:
@@ -176,3 +223,35 @@ def test_load_time_imports_skip_functions_and_type_checking() -> None:
 def test_the_corpus_check_follows_imports() -> None:
     assert {"aidock.ais.corpus.generator", "aidock.ais.document"} <= loaded_with(GENERATOR)
     assert "aidock.ais.document" in loaded_with("aidock.ais.extraction")
+
+
+def test_no_import_cycles() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_check_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({**graph, "c": {"d"}}) is None
+    imports = import_graph()
+    assert "aidock.ais.base" in imports["aidock.bento.build"]  # module level
+    assert "aidock.ais.extraction" in imports["aidock.bento.cli"]  # inside a function
+    assert "aidock.bento.build" not in imports["aidock.ais.base"]  # only for type checkers
+    assert "aidock.agent" in imports["aidock.agent.docker_ops"]  # from a package import a name
+
+
+# A noqa comment: its codes (PLC0415 alone or with others), then the reason.
+_NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)(?P<why>.*)")
+
+
+def test_every_import_inside_a_function_says_why() -> None:
+    root = SRC.parent
+    silent = []
+    for folder in ("src", "tests", "bench", "scripts"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                found = _NOQA.search(line)
+                if found and "PLC0415" in found["codes"] and len(found["why"].strip()) < 3:
+                    silent.append(f"{path.relative_to(root)}:{number}")
+    assert not silent, f"# noqa: PLC0415 without a reason: {silent}"

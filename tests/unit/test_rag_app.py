@@ -422,7 +422,7 @@ def test_no_network_and_no_home_writes(
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    from chromadb.utils.embedding_functions import onnx_mini_lm_l6_v2
+    from chromadb.utils.embedding_functions import onnx_mini_lm_l6_v2  # noqa: PLC0415  HOME moved
 
     def no_default_ef(*_: Any, **__: Any) -> None:
         raise AssertionError("Chroma's default (downloading) embedding function was used")

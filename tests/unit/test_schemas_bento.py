@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from aidock.ais.document import Span
 from aidock.schemas import IncompatibleSchemaVersion, UnknownSchemaVersion
 from aidock.schemas.bento import (
     CATEGORIZATION_V1,
@@ -55,8 +56,6 @@ def test_extraction_response_roundtrip() -> None:
 
 
 def test_span_out_from_model_span() -> None:
-    from aidock.ais.document import Span
-
     span = SpanOut.model_validate(Span("iban", 0, 4, "DE89", 0.5), from_attributes=True)
     assert span.model_dump() == {
         "label": "iban", "start": 0, "end": 4, "text": "DE89", "confidence": 0.5,
@@ -137,9 +136,9 @@ def test_check_compatible_names_a_major_version_change(monkeypatch: pytest.Monke
 
 
 def test_ai_classes_declare_registered_versions() -> None:
-    pytest.importorskip("sklearn")
-    from aidock.ais.categorization import CategorizationAI
-    from aidock.ais.extraction import ExtractionAI
+    pytest.importorskip("sklearn")  # the schemas themselves need no scikit-learn
+    from aidock.ais.categorization import CategorizationAI  # noqa: PLC0415  after the skip
+    from aidock.ais.extraction import ExtractionAI  # noqa: PLC0415  after the skip
 
     for ai in (ExtractionAI, CategorizationAI):
         assert resolve(ai.schema_version).ai_type == ai.name

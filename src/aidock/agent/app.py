@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify, request
 from aidock.agent import SCHEMA_LABEL
 from aidock.agent.catalog import AiEntry, AiVersion, RegistryCatalog
 from aidock.agent.config import AgentConfig
+from aidock.agent.docker_ops import DockerOps
 from aidock.agent.errors import AgentError
 from aidock.agent.instances import (
     Catalog,
@@ -75,8 +76,6 @@ def _version() -> str:
 
 
 def _make_ops(config: AgentConfig) -> ContainerOps:
-    from aidock.agent.docker_ops import DockerOps
-
     return DockerOps(config)
 
 

@@ -20,6 +20,7 @@ from aidock.agent.client import (
     TokenError,
     read_token,
 )
+from aidock.agent.errors import AgentError
 from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, add_group, int_range, run_client
 from aidock.schemas.agent import AiOut
 
@@ -31,11 +32,12 @@ log = logging.getLogger(__name__)
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Handler of ``aidock agent serve``."""
-    from werkzeug.serving import make_server
+    # The HTTP server, Flask, the Docker SDK and the settings take ~0.4 s to import: only
+    # this command needs them, so `aidock --help` and the other commands never do.
+    from werkzeug.serving import make_server  # noqa: PLC0415  the HTTP server
 
-    from aidock.agent.app import create_app, get_manager
-    from aidock.agent.config import AgentConfig, ConfigError
-    from aidock.agent.errors import AgentError
+    from aidock.agent.app import create_app, get_manager  # noqa: PLC0415  Flask, Docker SDK
+    from aidock.agent.config import AgentConfig, ConfigError  # noqa: PLC0415  pydantic-settings
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),

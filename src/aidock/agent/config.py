@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aidock.agent.client import TokenError, read_token
@@ -272,10 +273,6 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read the agent config {path}: {exc.strerror or exc}") from exc
     if path.suffix.lower() in {".yaml", ".yml"}:
-        try:
-            import yaml
-        except ImportError as exc:
-            raise ConfigError(f"{path}: YAML needs PyYAML; use a .json file instead") from exc
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -22,12 +22,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aidock.bento.archive import (
+    DOCKERFILE_MEMBER,
+    ArchiveError,
+    ArchiveReport,
+    unpack_archive,
+    validate_archive,
+)
 from aidock.cli import EXIT_OK, EXIT_USAGE, add_group, int_range
-
-if TYPE_CHECKING:  # imported by the handlers: `aidock --help` needs neither YAML nor BentoML
-    from aidock.bento.archive import ArchiveReport
 
 EXIT_INVALID = 1
 AI_NAMES = ("extraction", "categorization")
@@ -52,10 +56,12 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Handler of ``aidock bento build``."""
-    from aidock.ais.categorization import CategorizationAI
-    from aidock.ais.corpus import generate
-    from aidock.ais.extraction import ExtractionAI
-    from aidock.bento.build import BentoBuildError
+    # Training and packaging load scikit-learn, the corpus generator and BentoML (seconds):
+    # only this command needs them, so `aidock --help` and the other commands never do.
+    from aidock.ais.categorization import CategorizationAI  # noqa: PLC0415  scikit-learn
+    from aidock.ais.corpus import generate  # noqa: PLC0415  the training-data generator
+    from aidock.ais.extraction import ExtractionAI  # noqa: PLC0415  scikit-learn
+    from aidock.bento.build import BentoBuildError  # noqa: PLC0415  BentoML
 
     ai = ExtractionAI() if args.ai == "extraction" else CategorizationAI()
     ai.train(generate(args.train_docs, args.seed))
@@ -82,8 +88,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> ArchiveReport | None:
-    from aidock.bento.archive import ArchiveError, validate_archive
-
     try:
         return validate_archive(
             args.archive, wheelhouse=args.wheelhouse, existing=args.existing, deploy_as=args.name
@@ -300,8 +304,6 @@ def import_summary(result: dict[str, Any]) -> list[str]:
 
 def _context_only(args: argparse.Namespace) -> int:
     """``import --context-only DIR``: validate, unpack, print the build plan."""
-    from aidock.bento.archive import DOCKERFILE_MEMBER, ArchiveError, unpack_archive
-
     if args.dockerfile and not Path(args.dockerfile).is_file():
         print(f"error: Dockerfile {args.dockerfile} not found", file=sys.stderr)
         return EXIT_USAGE

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from _bentoml_impl.worker.service import main as worker_main
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_BACKLOG = 2048
@@ -72,8 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     prepare_metrics_dir(os.environ)
-    from _bentoml_impl.worker.service import main as worker_main
-
     worker_main.main(
         args=worker_args(args.bento, sock.fileno(), args.backlog),
         prog_name="bentoml-worker",

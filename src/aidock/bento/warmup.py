@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _bentoml_impl.worker.service  # noqa: F401  (the entry point the image runs)
+import uvicorn
+from _bentoml_impl.loader import load
+from starlette.testclient import TestClient
+
+from aidock.bento.serve import prepare_metrics_dir
+
 SAMPLE_TEXT = (
     "Invoice INV-2024-001 of 01.02.2024. Total amount due: 1,234.50 EUR by 01.03.2024. "
     "IBAN DE89 3704 0044 0532 0130 00."
@@ -49,13 +56,6 @@ def sample_payload(model: Any) -> dict[str, Any]:
 
 def exercise(bento: Path) -> None:
     """Import and run what serving the Bento imports, in this process."""
-    import _bentoml_impl.worker.service  # noqa: F401  (the entry point the image runs)
-    import uvicorn
-    from _bentoml_impl.loader import load
-    from starlette.testclient import TestClient
-
-    from aidock.bento.serve import prepare_metrics_dir
-
     prepare_metrics_dir(os.environ)  # /metrics needs it, as when served
     service = load(str(bento), standalone_load=True)
     app = service.to_asgi(is_main=True)

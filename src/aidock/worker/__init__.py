@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from aidock.cli import add_group
+
 # Worker modules with a register(subparsers) function.
 WORKERS: tuple[str, ...] = ("aidock.worker.rag", "aidock.worker.run", "aidock.worker.documents")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``worker`` command group and its workers."""
-    from aidock.cli import add_group
-
     _, sub = add_group(
         subparsers,
         "worker",
