@@ -30,7 +30,7 @@ from aidock.agent.errors import (
     UnknownInstance,
 )
 from aidock.agent.instances import InstanceManager
-from aidock.agent.metrics import Metrics, escape, reason_of
+from aidock.agent.metrics import Metrics, reason_of
 
 OWNER = "unit"
 
@@ -528,5 +528,12 @@ def test_metrics_text_format() -> None:
     assert 'aidock_agent_instance_start_seconds_sum{ai="rag"} 4' in text
     assert 'aidock_agent_instance_start_seconds_count{ai="rag"} 2' in text
     assert '{ai="we\\"ird\\\\ai\\n",reason="start_timeout"} 1' in text
-    assert escape("a\\b") == "a\\\\b"
     assert reason_of(TooManyInstances("x")) == "too_many_instances"
+
+
+def test_metrics_of_two_agents_are_apart_and_running_is_read_at_render() -> None:
+    one, two = Metrics(), Metrics()  # each in a prometheus_client registry of its own
+    one.started("rag", 1.0)
+    assert "aidock_agent_instance_starts_total{" not in two.render({}, 1)
+    assert 'aidock_agent_instances_running{ai="rag"} 1' in one.render({"rag": 1}, 1)
+    assert "aidock_agent_instances_running{" not in one.render({}, 1)  # stopped since

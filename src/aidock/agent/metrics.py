@@ -1,19 +1,22 @@
-"""Agent metrics in the Prometheus text exposition format (0.0.4), written by hand."""
+"""Agent metrics with ``prometheus_client``: one registry per agent, the text format 0.0.4."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Summary,
+    generate_latest,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the format generate_latest writes
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def escape(value: str) -> str:
-    """A label value escaped for the text format (backslash, quote, newline)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def reason_of(exc: BaseException) -> str:
@@ -21,111 +24,73 @@ def reason_of(exc: BaseException) -> str:
     return _SNAKE.sub("_", type(exc).__name__).lower()
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
-    return f"{{{inner}}}" if inner else ""
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 class Metrics:
-    """Counters of one agent process (thread-safe)."""
+    """The metrics of one agent (its instance manager), in a registry of their own.
+
+    Counters and the start-time summary count as events happen; the instances running and
+    the configured maximum are read when the metrics are rendered.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.starts: Counter[str] = Counter()
-        self.failures: Counter[tuple[str, str]] = Counter()
-        self.terminations: Counter[tuple[str, str]] = Counter()
-        self.adopted: Counter[str] = Counter()
-        self.start_seconds_sum: Counter[str] = Counter()
-        self.start_seconds_count: Counter[str] = Counter()
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        self._running = Gauge(
+            "aidock_agent_instances_running", "Ready instances per AI.", ["ai"], registry=reg
+        )
+        self._max_instances = Gauge(
+            "aidock_agent_max_instances", "Configured maximum of instances.", registry=reg
+        )
+        self._starts = Counter(
+            "aidock_agent_instance_starts", "Instances started and ready.", ["ai"], registry=reg
+        )
+        self._failures = Counter(
+            "aidock_agent_instance_start_failures",
+            "Start requests that failed, by reason.",
+            ["ai", "reason"],
+            registry=reg,
+        )
+        self._terminations = Counter(
+            "aidock_agent_instance_terminations",
+            "Instances removed, by reason.",
+            ["ai", "reason"],
+            registry=reg,
+        )
+        self._adopted = Counter(
+            "aidock_agent_instances_adopted",
+            "Running instances adopted from a previous run of this agent.",
+            ["ai"],
+            registry=reg,
+        )
+        self._start_seconds = Summary(
+            "aidock_agent_instance_start_seconds",
+            "Seconds from request to ready (pull included).",
+            ["ai"],
+            registry=reg,
+        )
+        self._render_lock = threading.Lock()  # the gauges set by one render are its own
 
     def started(self, ai: str, seconds: float) -> None:
         """An instance became ready after ``seconds`` (pull included)."""
-        with self._lock:
-            self.starts[ai] += 1
-            self.start_seconds_sum[ai] += seconds
-            self.start_seconds_count[ai] += 1
+        self._starts.labels(ai).inc()
+        self._start_seconds.labels(ai).observe(seconds)
 
     def failed(self, ai: str, reason: str) -> None:
         """A start request for ``ai`` failed."""
-        with self._lock:
-            self.failures[(ai, reason)] += 1
+        self._failures.labels(ai, reason).inc()
 
     def terminated(self, ai: str, reason: str) -> None:
         """An instance was removed (request, idle, exited, shutdown, adoption)."""
-        with self._lock:
-            self.terminations[(ai, reason)] += 1
+        self._terminations.labels(ai, reason).inc()
 
     def adopt(self, ai: str) -> None:
         """An instance left by a previous run of this agent was adopted."""
-        with self._lock:
-            self.adopted[ai] += 1
+        self._adopted.labels(ai).inc()
 
     def render(self, running: Mapping[str, int], max_instances: int) -> str:
         """The exposition text; ``running`` counts ready instances per AI."""
-        with self._lock:
-            families: list[
-                tuple[str, str, str, list[tuple[tuple[tuple[str, str], ...], float]]]
-            ] = [
-                (
-                    "aidock_agent_instances_running",
-                    "gauge",
-                    "Ready instances per AI.",
-                    [((("ai", ai),), n) for ai, n in sorted(running.items())],
-                ),
-                (
-                    "aidock_agent_max_instances",
-                    "gauge",
-                    "Configured maximum of instances.",
-                    [((), max_instances)],
-                ),
-                (
-                    "aidock_agent_instance_starts_total",
-                    "counter",
-                    "Instances started and ready.",
-                    [((("ai", ai),), n) for ai, n in sorted(self.starts.items())],
-                ),
-                (
-                    "aidock_agent_instance_start_failures_total",
-                    "counter",
-                    "Start requests that failed, by reason.",
-                    [
-                        ((("ai", ai), ("reason", reason)), n)
-                        for (ai, reason), n in sorted(self.failures.items())
-                    ],
-                ),
-                (
-                    "aidock_agent_instance_terminations_total",
-                    "counter",
-                    "Instances removed, by reason.",
-                    [
-                        ((("ai", ai), ("reason", reason)), n)
-                        for (ai, reason), n in sorted(self.terminations.items())
-                    ],
-                ),
-                (
-                    "aidock_agent_instances_adopted_total",
-                    "counter",
-                    "Running instances adopted from a previous run of this agent.",
-                    [((("ai", ai),), n) for ai, n in sorted(self.adopted.items())],
-                ),
-            ]
-            latency = [
-                ("sum", sorted(self.start_seconds_sum.items())),
-                ("count", sorted(self.start_seconds_count.items())),
-            ]
-        lines: list[str] = []
-        for name, kind, help_text, samples in families:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            lines += [f"{name}{_labels(labels)} {_number(v)}" for labels, v in samples]
-        name = "aidock_agent_instance_start_seconds"
-        lines += [
-            f"# HELP {name} Seconds from request to ready (pull included).",
-            f"# TYPE {name} summary",
-        ]
-        for suffix, items in latency:
-            lines += [f"{name}_{suffix}{_labels([('ai', ai)])} {_number(v)}" for ai, v in items]
-        return "\n".join(lines) + "\n"
+        with self._render_lock:
+            self._running.clear()  # an AI no longer running has no sample
+            for ai, count in sorted(running.items()):
+                self._running.labels(ai).set(count)
+            self._max_instances.set(max_instances)
+            return generate_latest(self.registry).decode("utf-8")
