@@ -7,7 +7,7 @@ carries our hashed lock file and a Dockerfile; every pinned ``name==version`` of
 has a wheel in the wheelhouse (a directory or the tarball the image build adds, when one is
 given); and the AI name it is deployed under (its own name unless renamed) is a valid AI
 name that clashes with no existing AI. Every failure raises ``ArchiveError`` naming what is
-wrong. Needs PyYAML, not BentoML.
+wrong. Needs PyYAML and packaging (lock and wheel names), not BentoML.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    canonicalize_version,
+    parse_wheel_filename,
+)
 
 from aidock.digests import file_sha256
 from aidock.schemas import UnknownSchemaVersion
@@ -46,7 +53,7 @@ LABELS = {
     "lock_sha256": "ai.aidock.lock-sha256",
     "dockerfile_sha256": "ai.aidock.dockerfile-sha256",
 }
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_COMMENT = re.compile(r"(?:^|\s)#.*")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # What an AI name may be: it names the image, the compose project and its directory.
 AI_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -100,18 +107,24 @@ class ArchiveReport:
         }
 
 
-def normalize_name(name: str) -> str:
-    """PEP 503 normalized distribution name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def lock_pins(text: str) -> dict[str, str]:
-    """``{normalized name: version}`` of every ``name==version`` line of a lock file."""
+    """``{canonical name: version}`` of every ``name==version`` requirement of a lock file.
+
+    Comments, option lines (``--hash=...``) and line continuations are skipped; extras and
+    markers are allowed; the version is kept as the lock writes it.
+    """
     pins: dict[str, str] = {}
     for line in text.splitlines():
-        match = _PIN.match(line.strip())
-        if match:
-            pins[normalize_name(match[1])] = match[2]
+        spec = _COMMENT.sub("", line).strip().removesuffix("\\").split(" --", 1)[0].strip()
+        if not spec or spec.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement:
+            continue
+        pinned = [s.version for s in requirement.specifier if s.operator == "=="]
+        if len(pinned) == 1:
+            pins[canonicalize_name(requirement.name)] = pinned[0]
     return pins
 
 
@@ -126,21 +139,22 @@ def _wheel_names(wheelhouse: Path) -> list[str]:
 
 
 def wheel_index(wheelhouse: Path) -> set[tuple[str, str]]:
-    """``(normalized name, version)`` of every wheel in a directory or a tarball of wheels."""
+    """``(canonical name, canonical version)`` of every wheel in a directory or a tarball of
+    wheels (other files are skipped)."""
     found: set[tuple[str, str]] = set()
     for name in _wheel_names(wheelhouse):
-        if not name.endswith(".whl"):
+        try:
+            dist, version, _, _ = parse_wheel_filename(name)
+        except InvalidWheelFilename:
             continue
-        parts = name[: -len(".whl")].split("-")
-        if len(parts) >= 5:
-            found.add((normalize_name(parts[0]), parts[1]))
+        found.add((dist, canonicalize_version(version)))
     return found
 
 
 def missing_wheels(pins: dict[str, str], wheelhouse: Path) -> list[str]:
-    """The pins without a matching wheel in ``wheelhouse``."""
+    """The pins (from ``lock_pins``) without a wheel of that version in ``wheelhouse``."""
     have = wheel_index(wheelhouse)
-    return sorted(f"{n}=={v}" for n, v in pins.items() if (n, v) not in have)
+    return sorted(f"{n}=={v}" for n, v in pins.items() if (n, canonicalize_version(v)) not in have)
 
 
 def _member_name(member: tarfile.TarInfo) -> str:
