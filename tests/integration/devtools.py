@@ -10,7 +10,9 @@ browsing, metrics) are off, so a page that wants the internet shows up as a fail
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -133,25 +135,36 @@ def open_page(url: str, script: str, *, done: str, timeout: float = 60.0) -> Pag
     The network has to be quiet (no request pending) before the report is taken; after
     ``timeout`` seconds it is taken anyway, with ``done`` false.
     """
-    with tempfile.TemporaryDirectory(prefix="aidock-chromium-") as profile:
+    # The browser's helpers may still write into the profile as they go: no cleanup errors.
+    with tempfile.TemporaryDirectory(prefix="aidock-chromium-", ignore_cleanup_errors=True) as tmp:
         proc = subprocess.Popen(
-            [chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            [chromium(), *FLAGS, f"--user-data-dir={tmp}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the browser and its helpers
         )
         try:
-            tools = DevTools(_devtools_url(Path(profile), proc, 30))
+            tools = DevTools(_devtools_url(Path(tmp), proc, 30))
             try:
                 return _load(tools, url, script, done, timeout)
             finally:
                 tools.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the browser's process group (this test started it) and reap the browser."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _load(tools: DevTools, url: str, script: str, done: str, timeout: float) -> PageReport:
@@ -171,8 +184,8 @@ def _load(tools: DevTools, url: str, script: str, done: str, timeout: float) -> 
         if ready.get("result", {}).get("value") is True and not pending:
             report.done = True
             break
-    _settle(tools, min(5.0, max(0.0, deadline - time.monotonic()) + 1.0))
     value = tools.call("Runtime.evaluate", session, expression=script, returnByValue=True)
+    _settle(tools, 10.0)
     report.requests = list(_requests(tools.events).values())
     report.exceptions = [
         e["params"]["exceptionDetails"].get("text", "?")
@@ -183,13 +196,13 @@ def _load(tools: DevTools, url: str, script: str, done: str, timeout: float) -> 
     return report
 
 
-def _settle(tools: DevTools, seconds: float) -> None:
-    """Wait for late requests (the icon, after the page rendered) until half a second passes
-    with none pending and nothing new, or ``seconds``."""
+def _settle(tools: DevTools, seconds: float, quiet: float = 1.0) -> None:
+    """Wait for late requests (the icon, after the page rendered) until ``quiet`` seconds
+    pass with none pending and no event, or ``seconds``; what is pending then failed."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         seen = len(tools.events)
-        tools.drain(0.5)
+        tools.drain(quiet)
         requests = _requests(tools.events).values()
         if len(tools.events) == seen and all(r.status or r.error for r in requests):
             return
