@@ -40,9 +40,11 @@ _ENV_VARS = (
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's OpenAI key or service URLs."""
+    """Tests never see the developer's OpenAI key, service URLs or agent settings."""
     for var in _ENV_VARS:
         monkeypatch.delenv(var, raising=False)
+    for var in [name for name in os.environ if name.upper().startswith("AIDOCK_AGENT_")]:
+        monkeypatch.delenv(var)
 
 
 MakeApp = Callable[..., Flask]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from test_agent_fakes import SITE_AIS, TOKEN, FakeCatalog, FakeOps
 
 from aidock.agent.app import create_app, get_manager
-from aidock.agent.config import CONFIG_ENV, ENV_FIELDS, AgentConfig, ConfigError
+from aidock.agent.config import AgentConfig, ConfigError
 from aidock.agent.errors import ImageNotFound, RegistryError, RegistryUnavailable
 from aidock.cli import EXIT_USAGE, main
 from aidock.schemas.agent import AiList, InstanceOut
@@ -414,9 +414,6 @@ def test_unknown_routes_and_methods(client: FlaskClient) -> None:
 def test_serve_command_reports_bad_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for var in [CONFIG_ENV, *ENV_FIELDS]:
-        monkeypatch.delenv(var, raising=False)
-
     bad = tmp_path / "agent.json"
     bad.write_text('{"max_instances": 0}')
     assert main(["agent", "serve", "--config", str(bad)]) == EXIT_USAGE

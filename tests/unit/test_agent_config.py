@@ -1,19 +1,27 @@
-"""Agent settings: file + environment, validation, image reference policy, secrets."""
+"""Agent settings: file + environment, validation, image reference policy, secrets.
+
+tests/unit/conftest.py clears every AIDOCK_AGENT_* variable before each test."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aidock.agent.config import AgentConfig, ConfigError
+from aidock.agent.config import CONFIG_ENV, AgentConfig, ConfigError
 from aidock.agent.errors import ImageRefused, InvalidField
 
 
+def setenv(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+
+
 def test_defaults_are_loopback_and_the_catalog_is_the_registry() -> None:
-    config = AgentConfig.load(env={})
+    config = AgentConfig.load()
     assert config.endpoint_mode == "loopback"
     assert config.internal_network is False
     assert "catalog" not in AgentConfig.model_fields  # no list of AIs in the agent's config
@@ -22,13 +30,16 @@ def test_defaults_are_loopback_and_the_catalog_is_the_registry() -> None:
     assert config.start_timeout_for(7.5) == 7.5
 
 
-def test_registry_api_settings_from_the_environment(tmp_path: Path) -> None:
+def test_registry_api_settings_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {
         "AIDOCK_AGENT_REGISTRY_URL": "https://aidock-registry:5000/",
         "AIDOCK_AGENT_REGISTRY_CA_FILE": str(tmp_path / "ca.crt"),
         "AIDOCK_AGENT_CATALOG_TTL": "3",
     }
-    config = AgentConfig.load(env=env)
+    setenv(monkeypatch, env)
+    config = AgentConfig.load()
     assert config.registry_api == "https://aidock-registry:5000"
     assert config.registry_ca_file == tmp_path / "ca.crt"
     assert config.catalog_ttl == 3
@@ -45,7 +56,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_yaml_file_then_environment_overrides(tmp_path: Path) -> None:
+def test_yaml_file_then_environment_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(
         tmp_path,
         "agent.yaml",
@@ -57,7 +70,8 @@ catalog_ttl: 30
 """,
     )
     env = {"AIDOCK_AGENT_MAX_INSTANCES": "7", "AIDOCK_AGENT_ENDPOINT_MODE": "network"}
-    config = AgentConfig.load(path, env)
+    setenv(monkeypatch, env)
+    config = AgentConfig.load(path)
     assert config.owner_id == "site-a"
     assert config.max_instances == 7
     assert config.endpoint_mode == "network"
@@ -65,9 +79,12 @@ catalog_ttl: 30
     assert config.registry_api == "https://registry.bank.local:5000"
 
 
-def test_json_file_named_by_the_environment(tmp_path: Path) -> None:
+def test_json_file_named_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, "agent.json", json.dumps({"namespace": "ai/prod", "idle_ttl": 0}))
-    config = AgentConfig.load(env={"AIDOCK_AGENT_CONFIG": str(path)})
+    monkeypatch.setenv(CONFIG_ENV, str(path))
+    config = AgentConfig.load()
     assert config.namespace == "ai/prod"
     assert config.idle_ttl == 0
 
@@ -89,19 +106,51 @@ def test_json_file_named_by_the_environment(tmp_path: Path) -> None:
         ({"endpoint_mode": "loopback", "network_internal": True}, "network_internal"),
         ({"registry_username": "aidock"}, "registry_password_file"),
         ({"unknown_setting": 1}, "unknown_setting"),
+        ({"_secrets_dir": "/etc"}, "_secrets_dir"),  # a BaseSettings option, not a setting
     ],
 )
 def test_invalid_settings_name_the_field(
     tmp_path: Path, values: dict[str, Any], field: str
 ) -> None:
     path = _write(tmp_path, "agent.json", json.dumps(values))
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        AgentConfig.load(path, {})
+    with pytest.raises(
+        ConfigError, match=rf"from {re.escape(str(path))} and the environment: .*{field}"
+    ):
+        AgentConfig.load(path)
 
 
-def test_invalid_environment_value_is_reported() -> None:
-    with pytest.raises(ConfigError, match="max_instances"):
-        AgentConfig.load(env={"AIDOCK_AGENT_MAX_INSTANCES": "many"})
+def test_invalid_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIDOCK_AGENT_MAX_INSTANCES", "many")
+    with pytest.raises(ConfigError, match="from the environment: max_instances: "):
+        AgentConfig.load()
+
+
+@pytest.mark.parametrize(
+    ("var", "field", "value", "expected"),
+    [
+        ("AIDOCK_AGENT_OWNER", "owner_id", "site-b", "site-b"),  # its name since the start
+        ("AIDOCK_AGENT_OWNER_ID", "owner_id", "site-c", "site-c"),
+        ("AIDOCK_AGENT_REAP_INTERVAL", "reap_interval", "5", 5.0),  # every setting has one
+        ("AIDOCK_AGENT_NETWORK_INTERNAL", "network_internal", "false", False),
+        ("AIDOCK_AGENT_MAX_INSTANCES", "max_instances", " 3 ", 3),  # blanks around it
+        ("AIDOCK_AGENT_REGISTRY_USERNAME", "registry_username", "", None),  # empty: unset
+    ],
+)
+def test_each_setting_has_a_variable_that_wins_over_the_file_and_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, var: str, field: str, value: str, expected: Any
+) -> None:
+    monkeypatch.setenv(var, value)
+    path = _write(tmp_path, "agent.json", json.dumps({field: AgentConfig().model_dump()[field]}))
+    assert getattr(AgentConfig.load(path), field) == expected
+    if value:
+        assert getattr(AgentConfig(**{field: AgentConfig().model_dump()[field]}), field) == expected
+
+
+def test_variables_outside_the_settings_are_no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIDOCK_AGENT_URL", "http://127.0.0.1:8700")  # the worker's, not ours
+    monkeypatch.setenv("OWNER", "not-this")
+    assert AgentConfig.load() == AgentConfig()
+    assert AgentConfig().owner_id == "aidock-agent"
 
 
 @pytest.mark.parametrize(
@@ -118,11 +167,11 @@ def test_unusable_files(tmp_path: Path, name: str, text: str | None, message: st
     if text is not None:
         path.write_text(text)
     with pytest.raises(ConfigError, match=message):
-        AgentConfig.load(path, {})
+        AgentConfig.load(path)
 
 
 def test_empty_yaml_means_defaults(tmp_path: Path) -> None:
-    assert AgentConfig.load(_write(tmp_path, "a.yml", ""), {}) == AgentConfig()
+    assert AgentConfig.load(_write(tmp_path, "a.yml", "")) == AgentConfig()
 
 
 def test_secrets_come_from_files(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """Agent settings: a YAML or JSON file, overridden by ``AIDOCK_AGENT_*`` environment variables.
 
-The file holds everything; the environment holds the values a deployment changes per host
-(see ``ENV_FIELDS``). ``AIDOCK_AGENT_CONFIG`` names the file when ``--config`` is not given.
-Secrets are never in the settings themselves, only the paths of the files that hold them
-(registry password, API token). Which AIs exist is not a setting: the registry is the
-catalog (``aidock.agent.catalog``).
+``AgentConfig`` is a pydantic-settings ``BaseSettings``: each setting also has a variable,
+``AIDOCK_AGENT_<NAME>`` (``owner_id``: ``AIDOCK_AGENT_OWNER``), and a variable wins over the
+file (and over arguments). A deployment puts in the environment what it changes per host.
+``AIDOCK_AGENT_CONFIG`` names the file when ``--config`` is not given. Secrets are never in
+the settings themselves, only the paths of the files that hold them (registry password, API
+token). Which AIs exist is not a setting: the registry is the catalog (``aidock.agent.catalog``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from aidock.agent.client import TokenError, read_token
 from aidock.agent.errors import ImageRefused, InvalidField
@@ -30,24 +32,8 @@ from aidock.schemas.agent import (
     TAG_RULE,
 )
 
-CONFIG_ENV = "AIDOCK_AGENT_CONFIG"
-ENV_FIELDS: dict[str, str] = {
-    "AIDOCK_AGENT_OWNER": "owner_id",
-    "AIDOCK_AGENT_REGISTRY": "registry",
-    "AIDOCK_AGENT_NAMESPACE": "namespace",
-    "AIDOCK_AGENT_REGISTRY_USERNAME": "registry_username",
-    "AIDOCK_AGENT_REGISTRY_PASSWORD_FILE": "registry_password_file",
-    "AIDOCK_AGENT_TOKEN_FILE": "token_file",
-    "AIDOCK_AGENT_MAX_INSTANCES": "max_instances",
-    "AIDOCK_AGENT_START_TIMEOUT": "start_timeout",
-    "AIDOCK_AGENT_IDLE_TTL": "idle_ttl",
-    "AIDOCK_AGENT_NETWORK": "network",
-    "AIDOCK_AGENT_ENDPOINT_MODE": "endpoint_mode",
-    "AIDOCK_AGENT_REGISTRY_URL": "registry_url",
-    "AIDOCK_AGENT_REGISTRY_CA_FILE": "registry_ca_file",
-    "AIDOCK_AGENT_CATALOG_TTL": "catalog_ttl",
-    "AIDOCK_AGENT_DOCKER_LOST_AFTER": "docker_lost_after",
-}
+ENV_PREFIX = "AIDOCK_AGENT_"
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
 _COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
 AI_NAME = re.compile(AI_NAME_PATTERN)
@@ -83,13 +69,21 @@ class ConfigError(ValueError):
     """Invalid or unreadable settings (message names the field and the source)."""
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(BaseSettings):
     """Everything the agent needs; build it with ``load``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_prefix_target="all",  # the alias "owner" is AIDOCK_AGENT_OWNER
+        env_ignore_empty=True,
+        str_strip_whitespace=True,
+        extra="forbid",
+        frozen=True,
+    )
 
     owner_id: str = Field(
         default="aidock-agent",
+        validation_alias=AliasChoices("owner_id", "owner"),
         description="Value of the ai.aidock.owner label on every container this agent starts; "
         "unique per agent (a restarted agent adopts or removes what carries it).",
     )
@@ -132,6 +126,19 @@ class AgentConfig(BaseModel):
     catalog_ttl: float = Field(
         default=10.0, ge=0, le=3600, description="Seconds the GET /v1/ais listing is kept."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then the arguments (``load`` passes the file's settings): no
+        ``.env`` file, no secrets directory."""
+        return env_settings, init_settings
 
     @field_validator("owner_id")
     @classmethod
@@ -241,22 +248,19 @@ class AgentConfig(BaseModel):
         return ref
 
     @classmethod
-    def load(
-        cls, path: Path | str | None = None, env: Mapping[str, str] | None = None
-    ) -> AgentConfig:
-        """Settings from ``path`` (or ``$AIDOCK_AGENT_CONFIG``), then the environment."""
-        env = os.environ if env is None else env
-        source = str(path) if path else env.get(CONFIG_ENV, "").strip()
+    def load(cls, path: Path | str | None = None) -> AgentConfig:
+        """Settings from ``path`` (or ``$AIDOCK_AGENT_CONFIG``), overridden by the environment."""
+        source = str(path) if path else os.environ.get(CONFIG_ENV, "").strip()
         values: dict[str, Any] = read_file(Path(source)) if source else {}
-        for var, field in ENV_FIELDS.items():
-            raw = env.get(var, "").strip()
-            if raw:
-                values[field] = raw
+        where = f"{source} and the environment" if source else "the environment"
+        # BaseSettings takes "_name" arguments as options of its own, never as settings.
+        if options := sorted(str(key) for key in values if str(key).startswith("_")):
+            raise ConfigError(f"invalid agent settings from {where}: {options[0]}: not a setting")
         try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            where = f"{source} and the environment" if source else "the environment"
-            raise ConfigError(f"invalid agent settings from {where}: {describe(exc)}") from exc
+            return cls(**values)
+        except (ValidationError, SettingsError) as exc:
+            detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ConfigError(f"invalid agent settings from {where}: {detail}") from exc
 
 
 def describe(exc: ValidationError) -> str:

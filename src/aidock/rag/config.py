@@ -1,13 +1,19 @@
-"""RAG service configuration, read from the environment."""
+"""RAG service configuration, read from the environment (pydantic-settings).
+
+``RAG_DATA_DIR``, ``RAG_MAX_BODY_BYTES``, ``RAG_DEFAULT_COLLECTION`` and ``RAG_TOP_K``; the
+OpenAI settings keep the names OpenAI's own tools read: ``OPENAI_API_KEY`` (or a file holding
+it, ``OPENAI_API_KEY_FILE``), ``OPENAI_BASE_URL``, ``OPENAI_EMBEDDING_MODEL``,
+``OPENAI_CHAT_MODEL`` and ``OPENAI_TIMEOUT``. Arguments win over the environment.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -16,20 +22,46 @@ DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 
 
-class RagConfig(BaseModel):
-    """Settings of the RAG service (see ``from_env`` for the variable names)."""
+def _openai(name: str) -> AliasChoices:
+    """The field ``name`` and its variable, ``OPENAI_...`` without the ``RAG_`` prefix."""
+    return AliasChoices(name, name.upper())
 
-    model_config = ConfigDict(frozen=True)
+
+class RagConfig(BaseSettings):
+    """Settings of the RAG service (the module docstring names the variables)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_ignore_empty=True, str_strip_whitespace=True, frozen=True
+    )
 
     data_dir: Path = Path("/data")
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     default_collection: str = "docs"
     top_k: int = Field(default=3, ge=1, le=20)
-    openai_api_key: str | None = Field(default=None, repr=False)
-    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
-    openai_embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    openai_chat_model: str = DEFAULT_CHAT_MODEL
-    openai_timeout: float = Field(default=30.0, gt=0)
+    openai_api_key_file: Path | None = Field(
+        default=None, validation_alias=_openai("openai_api_key_file"), repr=False
+    )
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=_openai("openai_api_key"), repr=False
+    )
+    openai_base_url: str = Field(
+        default=DEFAULT_OPENAI_BASE_URL, validation_alias=_openai("openai_base_url")
+    )
+    openai_embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL, validation_alias=_openai("openai_embedding_model")
+    )
+    openai_chat_model: str = Field(
+        default=DEFAULT_CHAT_MODEL, validation_alias=_openai("openai_chat_model")
+    )
+    openai_timeout: float = Field(default=30.0, gt=0, validation_alias=_openai("openai_timeout"))
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _key_or_key_file(cls, key: str | None, info: ValidationInfo) -> str | None:
+        """The key itself, else the content of ``openai_api_key_file``, else None."""
+        if key:
+            return key
+        return read_key_file(info.data.get("openai_api_key_file"))
 
     @property
     def uses_openai(self) -> bool:
@@ -37,34 +69,14 @@ class RagConfig(BaseModel):
         return bool(self.openai_api_key)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RagConfig:
-        """Build the config from environment variables (``os.environ`` by default)."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        simple = {
-            "RAG_DATA_DIR": "data_dir",
-            "RAG_MAX_BODY_BYTES": "max_body_bytes",
-            "RAG_DEFAULT_COLLECTION": "default_collection",
-            "RAG_TOP_K": "top_k",
-            "OPENAI_BASE_URL": "openai_base_url",
-            "OPENAI_EMBEDDING_MODEL": "openai_embedding_model",
-            "OPENAI_CHAT_MODEL": "openai_chat_model",
-            "OPENAI_TIMEOUT": "openai_timeout",
-        }
-        for var, field in simple.items():
-            raw = env.get(var, "").strip()
-            if raw:
-                values[field] = raw
-        values["openai_api_key"] = read_api_key(env)
-        return cls.model_validate(values)
+    def from_env(cls) -> RagConfig:
+        """The settings of the environment (``RagConfig()``: no argument overrides them)."""
+        return cls()
 
 
-def read_api_key(env: Mapping[str, str]) -> str | None:
-    """Return OPENAI_API_KEY, else the stripped content of OPENAI_API_KEY_FILE, else None."""
-    key = env.get("OPENAI_API_KEY", "").strip()
-    if key:
-        return key
-    path = env.get("OPENAI_API_KEY_FILE", "").strip()
+def read_key_file(path: str | Path | None) -> str | None:
+    """The stripped content of ``path``; None without a path, for an empty file or an
+    unreadable one (logged: the service then runs offline)."""
     if not path:
         return None
     try:
@@ -73,3 +85,10 @@ def read_api_key(env: Mapping[str, str]) -> str | None:
         log.warning("OPENAI_API_KEY_FILE %s is not readable (%s): running offline", path, exc)
         return None
     return key or None
+
+
+def read_api_key(env: Mapping[str, str]) -> str | None:
+    """Return OPENAI_API_KEY, else the stripped content of OPENAI_API_KEY_FILE, else None."""
+    return env.get("OPENAI_API_KEY", "").strip() or read_key_file(
+        env.get("OPENAI_API_KEY_FILE", "").strip()
+    )
