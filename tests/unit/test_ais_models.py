@@ -232,6 +232,30 @@ def test_confusion_matrix_counts_answers_per_gold_category() -> None:
         confusion_matrix(["invoice"], [])
 
 
+def test_scores_of_nothing_are_zeros() -> None:
+    """sklearn.metrics refuses empty inputs; the scores of nothing stay zeros as before."""
+    zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 0, "fn": 0, "support": 0}
+    assert span_scores([[], []], [[], []]) == {
+        "per_label": dict.fromkeys(FIELD_LABELS, zero),
+        "micro": zero,
+        "macro_f1": 0.0,
+    }
+    assert classification_scores([], []) == {
+        "accuracy": 0.0,
+        "macro_f1": 0.0,
+        "per_label": dict.fromkeys(CATEGORIES, zero),
+    }
+    nothing = {g: dict.fromkeys(CATEGORIES, 0) for g in CATEGORIES}
+    assert confusion_matrix([], []) == confusion_matrix(["poem"], ["invoice"]) == nothing
+
+
+def test_f1_is_the_harmonic_mean_of_precision_and_recall_as_published() -> None:
+    # 2PR/(P+R) = 0.7499999999999999 here; sklearn's 2tp/(2tp+fp+fn) would say 0.75.
+    gold, predicted = ["a", "a", "a", "b", "b"], ["a", "a", "a", "a", "a"]
+    scores = classification_scores(gold, predicted, ["a"])
+    assert scores["per_label"]["a"]["f1"] == 2 * 0.6 * 1.0 / 1.6 == 0.7499999999999999
+
+
 def test_keyword_baseline_rules_in_order() -> None:
     rules = KeywordBaseline().fit(["invoice", "invoice", "claim"])
     assert rules.predict("Zahlungserinnerung zu Rechnung 4711") == "reminder"  # before invoice

@@ -16,15 +16,64 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sklearn.metrics import (
+    accuracy_score,
+    multilabel_confusion_matrix,
+    precision_recall_fscore_support,
+)
+from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
 from aidock.ais.document import CATEGORIES, FIELD_LABELS, Span
 from aidock.ais.features import AMOUNT_RE, DATE_RE, IBAN_CANDIDATE_RE, ID_RE, TOKEN_RE
 
+# The side of a span key that has no span with it (never one of the labels scored).
+_NO_SPAN = ""
+_COUNTS = ("tp", "fp", "fn")
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+def _f1(precision: float, recall: float) -> float:
+    """2PR/(P+R): sklearn's 2tp/(2tp+fp+fn) is the same F1 but can differ from it in the last
+    digit, and the published results (bench/results/models.json) were computed this way."""
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _scores(
+    gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Precision, recall and F1 of each label and micro-averaged over ``labels``, with the
+    true and false positives, false negatives and support behind them (``sklearn.metrics``;
+    0 where a ratio has nothing to divide by; F1 by ``_f1``). Answers and truths outside
+    ``labels`` are not scored."""
+    labels = list(labels)
+    if not labels or not gold:
+        zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 0, "fn": 0}
+        return {label: {**zero, "support": 0} for label in labels}, {**zero, "support": 0}
+    matrices = multilabel_confusion_matrix(gold, predicted, labels=labels)  # [[tn, fp], [fn, tp]]
+    counts = matrices[:, [1, 0, 1], [1, 1, 0]]  # tp, fp, fn of each label
+    precision, recall, _, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, average=None, zero_division=0.0
+    )
+    per_label = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": _f1(float(precision[i]), float(recall[i])),
+            **{name: int(n) for name, n in zip(_COUNTS, counts[i], strict=True)},
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    micro_precision, micro_recall, _, _ = precision_recall_fscore_support(
+        gold, predicted, labels=labels, average="micro", zero_division=0.0
+    )
+    totals = counts.sum(axis=0)
+    return per_label, {
+        "precision": float(micro_precision),
+        "recall": float(micro_recall),
+        "f1": _f1(float(micro_precision), float(micro_recall)),
+        **{name: int(n) for name, n in zip(_COUNTS, totals, strict=True)},
+        "support": int(totals[0] + totals[2]),
+    }
 
 
 def span_scores(
@@ -32,25 +81,22 @@ def span_scores(
     predicted: Sequence[Iterable[Span]],
     labels: Sequence[str] = FIELD_LABELS,
 ) -> dict[str, Any]:
-    """Per-label and micro-averaged precision/recall/F1 of exact span matches."""
+    """Per-label and micro-averaged precision/recall/F1 of exact span matches.
+
+    Each ``(label, start, end)`` of a document, gold or predicted, is one sample: its label
+    on the side(s) that have it, none on the other; ``sklearn.metrics`` scores the labels.
+    """
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold documents but {len(predicted)} predictions")
-    counts = {label: Counter[str]() for label in labels}
+    truths: list[str] = []
+    answers: list[str] = []
     for gold_spans, pred_spans in zip(gold, predicted, strict=True):
         gold_keys = {s.key for s in gold_spans}
         pred_keys = {s.key for s in pred_spans}
-        for label, start, end in gold_keys | pred_keys:
-            if label not in counts:
-                continue
-            in_gold = (label, start, end) in gold_keys
-            in_pred = (label, start, end) in pred_keys
-            counts[label]["tp" if in_gold and in_pred else "fn" if in_gold else "fp"] += 1
-    per_label = {
-        label: {**_prf(c["tp"], c["fp"], c["fn"]), "support": c["tp"] + c["fn"]}
-        for label, c in counts.items()
-    }
-    total = sum(counts.values(), Counter[str]())
-    micro = {**_prf(total["tp"], total["fp"], total["fn"]), "support": total["tp"] + total["fn"]}
+        for key in sorted(gold_keys | pred_keys):
+            truths.append(key[0] if key in gold_keys else _NO_SPAN)
+            answers.append(key[0] if key in pred_keys else _NO_SPAN)
+    per_label, micro = _scores(truths, answers, labels)
     macro_f1 = sum(s["f1"] for s in per_label.values()) / len(per_label) if per_label else 0.0
     return {"per_label": per_label, "micro": micro, "macro_f1": macro_f1}
 
@@ -61,15 +107,9 @@ def classification_scores(
     """Accuracy, macro-F1 over ``labels`` and per-label precision/recall/F1."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
-    per_label = {}
-    for label in labels:
-        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
-        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
-        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
-        per_label[label] = {**_prf(tp, fp, fn), "support": tp + fn}
-    correct = sum(g == p for g, p in zip(gold, predicted, strict=True))
+    per_label, _ = _scores(gold, predicted, labels)
     return {
-        "accuracy": correct / len(gold) if gold else 0.0,
+        "accuracy": float(accuracy_score(gold, predicted)) if gold else 0.0,
         "macro_f1": sum(s["f1"] for s in per_label.values()) / len(labels) if labels else 0.0,
         "per_label": per_label,
     }
@@ -81,11 +121,14 @@ def confusion_matrix(
     """``matrix[gold][predicted]``: how many documents of each category got which answer."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
-    matrix = {g: dict.fromkeys(labels, 0) for g in labels}
-    for g, p in zip(gold, predicted, strict=True):
-        if g in matrix and p in matrix[g]:
-            matrix[g][p] += 1
-    return matrix
+    labels = list(labels)
+    if not set(gold) & set(labels):  # sklearn wants one of them among the truths
+        return {g: dict.fromkeys(labels, 0) for g in labels}
+    matrix = sklearn_confusion_matrix(gold, predicted, labels=labels)
+    return {
+        g: {p: int(n) for p, n in zip(labels, row, strict=True)}
+        for g, row in zip(labels, matrix, strict=True)
+    }
 
 
 # ------------------------------------------------------------------------- baselines
