@@ -22,16 +22,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aidock.bento.archive import (
-    DOCKERFILE_MEMBER,
-    ArchiveError,
-    ArchiveReport,
-    unpack_archive,
-    validate_archive,
-)
 from aidock.cli import EXIT_OK, EXIT_USAGE, add_group, int_range
+
+if TYPE_CHECKING:
+    from aidock.bento.archive import ArchiveReport
 
 EXIT_INVALID = 1
 AI_NAMES = ("extraction", "categorization")
@@ -88,6 +84,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> ArchiveReport | None:
+    # PyYAML and packaging: ~50 ms that `aidock --help` and the worker commands do without.
+    from aidock.bento.archive import ArchiveError, validate_archive  # noqa: PLC0415  PyYAML
+
     try:
         return validate_archive(
             args.archive, wheelhouse=args.wheelhouse, existing=args.existing, deploy_as=args.name
@@ -304,6 +303,12 @@ def import_summary(result: dict[str, Any]) -> list[str]:
 
 def _context_only(args: argparse.Namespace) -> int:
     """``import --context-only DIR``: validate, unpack, print the build plan."""
+    from aidock.bento.archive import (  # noqa: PLC0415  PyYAML, as in _validate
+        DOCKERFILE_MEMBER,
+        ArchiveError,
+        unpack_archive,
+    )
+
     if args.dockerfile and not Path(args.dockerfile).is_file():
         print(f"error: Dockerfile {args.dockerfile} not found", file=sys.stderr)
         return EXIT_USAGE
