@@ -16,11 +16,12 @@ from bench.agent import AGENT
 from bench.bento import BENTO
 from bench.catalog import CATALOG
 from bench.common import BenchError, Context, log
+from bench.feedback import FEEDBACK
 from bench.foundation import FOUNDATION
 from bench.models import MODELS
 from bench.report import Part, Suite, run_suite, write_index
 
-SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG)
+SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK)
 
 
 def _positive(text: str) -> int:
