@@ -331,6 +331,7 @@ def test_cli_import_context_only_unpacks_a_build_context(
     context = Path(plan["context"])
     assert context.parent == dest
     assert (context / "bento" / "bento.yaml").is_file()
+    assert (context / "bento.tar").read_bytes() == archive.read_bytes()  # the site's Dockerfile
     assert (context / "app").is_dir()
     dockerfile = (context / "Dockerfile").read_text()
     assert dockerfile == (context / "bento" / DOCKERFILE_MEMBER).read_text()

@@ -109,3 +109,20 @@ def test_warmup_refuses_a_directory_without_bento_yaml(
 ) -> None:
     assert warmup.main([str(tmp_path)]) == 2
     assert "no bento.yaml" in capsys.readouterr().err
+
+
+def test_warmup_prunes_every_tree_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The venv and the aidock wheel staged apart (its own image layer) are both pruned."""
+    venv_pyc = _pyc(tmp_path / "venv" / "lib" / "dep", "never_imported", 7)
+    app_pyc = _pyc(tmp_path / "app" / "lib" / "aidock", "never_imported", 3)
+    bento = tmp_path / "bento"
+    bento.mkdir()
+    (bento / "bento.yaml").write_text("name: x\n")
+    monkeypatch.setattr(warmup, "exercise", lambda _bento: None)
+    argv = [str(bento), "--venv", str(tmp_path / "venv"), "--venv", str(tmp_path / "app")]
+    assert warmup.main(argv) == 0
+    assert not venv_pyc.exists() and not app_pyc.exists()
+    out = capsys.readouterr().out
+    assert f"under {tmp_path / 'venv'}" in out and f"under {tmp_path / 'app'}" in out

@@ -6,8 +6,9 @@ runs ``playbooks/import_bento.yml`` of the source checkout, which checks it agai
 the site (names, wheelhouse), builds the hardened image and pushes it to the site registry:
 from there the agent starts it on request. ``import --deploy`` also runs it as a compose
 stack on the AI hosts; ``import --context-only DIR`` only unpacks it into a Docker build
-context (what the ``ai_image`` role builds from). ``remove`` runs ``playbooks/remove_ai.yml``:
-its stack stopped, its images and registry tags deleted.
+context (for the Bento's own Dockerfile or the site's ``images/bento/Dockerfile``).
+``remove`` runs ``playbooks/remove_ai.yml``: its stack stopped, its images and registry tags
+deleted.
 Exit codes: 0 ok, 1 invalid archive or a failed build, import or removal, 2 usage error.
 """
 
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -324,6 +326,9 @@ def _context_only(args: argparse.Namespace) -> int:
     except ArchiveError as exc:
         print(f"error: {args.archive}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    # The Bento's own Dockerfile builds from bento/; the site's images/bento/Dockerfile ADDs the
+    # archive as it is (one file in the build context, which Docker unpacks).
+    shutil.copyfile(args.archive, context / "bento.tar")
     dockerfile = Path(args.dockerfile) if args.dockerfile else context / "bento" / DOCKERFILE_MEMBER
     (context / "Dockerfile").write_bytes(dockerfile.read_bytes())
     (context / "app").mkdir()
@@ -481,7 +486,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to stdout.\n\n"
         "--deploy also runs it as a compose stack under the site's stacks directory (port "
         "--port) and waits until it is healthy. --context-only DIR instead only unpacks it "
-        "into DIR/<name>-<version>/ (bento/, Dockerfile, app/) and prints the build plan.",
+        "into DIR/<name>-<version>/ (bento/, the archive as bento.tar, Dockerfile, app/) and "
+        "prints the build plan.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _archive_args(imp)
@@ -503,7 +509,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     context.add_argument(
         "--context-only", metavar="DIR",
         help="only unpack the archive into a Docker build context under DIR (no build, no "
-        "push); the ai_image role builds from it",
+        "push), for the Bento's own Dockerfile or the site's",
     )  # fmt: skip
     context.add_argument(
         "--dockerfile", metavar="FILE",

@@ -3,11 +3,12 @@
 Loads the Bento's service the way the image serves it (``aidock.bento.serve``: BentoML's
 worker entry point under uvicorn), runs its ASGI app in-process (start-up, health, readiness,
 metrics, and each API with a sample and an empty payload), then deletes the byte-code of every
-module of the venv that none of this imported. The image keeps the ``.pyc`` files its start
-needs (a read-only container cannot write them, and compiling at every start doubles the time
-to ready) without carrying ``.pyc`` for the large parts of scipy, numpy and BentoML's optional
-integrations that are never imported. A module first imported later still works: Python
-compiles it in memory.
+module that none of this imported, under this venv or under the trees given with ``--venv``
+(e.g. the venv and the aidock wheel staged apart for its own image layer). The image keeps the
+``.pyc`` files its start needs (a read-only container cannot write them, and compiling at every
+start doubles the time to ready) without carrying ``.pyc`` for the large parts of scipy, numpy
+and BentoML's optional integrations that are never imported. A module first imported later
+still works: Python compiles it in memory.
 """
 
 from __future__ import annotations
@@ -110,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aidock.bento.warmup", description=__doc__)
     parser.add_argument("bento", type=Path, help="directory of the unpacked Bento")
     parser.add_argument(
-        "--venv", type=Path, default=Path(sys.prefix), help="venv to prune (default: this one)"
+        "--venv",
+        type=Path,
+        action="append",
+        help="a tree to prune: the venv, or a staged install whose package is on PYTHONPATH "
+        "(repeatable; default: this venv)",
     )
     parser.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     args = parser.parse_args(argv)
@@ -118,11 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.bento} is not an unpacked Bento (no bento.yaml)", file=sys.stderr)
         return 2
     exercise(args.bento)
-    report = prune_bytecode(args.venv, imported_sources(list(sys.modules.values())), args.dry_run)
-    print(
-        f"warm-up: kept {report.kept_files} .pyc ({report.kept_bytes / 1e6:.1f} MB), "
-        f"removed {report.removed_files} ({report.removed_bytes / 1e6:.1f} MB) under {args.venv}"
-    )
+    keep = imported_sources(list(sys.modules.values()))
+    for root in args.venv or [Path(sys.prefix)]:
+        report = prune_bytecode(root, keep, args.dry_run)
+        print(
+            f"warm-up: kept {report.kept_files} .pyc ({report.kept_bytes / 1e6:.1f} MB), "
+            f"removed {report.removed_files} ({report.removed_bytes / 1e6:.1f} MB) under {root}"
+        )
     return 0
 
 
