@@ -72,7 +72,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2)
 def restart_dockerd() -> dict[str, float]:
     """restart-background.yml: SIGTERM, wait for the pid file to go, start it again."""
     began = time.monotonic()
-    stop = subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=False)
+    # By the pid file: the host's dockerd only, not those of docker-in-docker test hosts.
+    stop = subprocess.run(
+        ["pkill", "-TERM", "-x", "--pidfile", str(PID_FILE), "dockerd"], check=False
+    )
     assert stop.returncode == 0, "no dockerd to stop"
     gone = wait_until(lambda: not PID_FILE.exists(), 60)
     assert gone is not None, "dockerd did not exit within 60 s"
