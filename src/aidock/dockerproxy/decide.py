@@ -193,6 +193,10 @@ class Decider:
 
     def _check(self, value: Any, check: Check, where: str, rule: str) -> None:
         rule = check.rule or rule
+        if check.absent:
+            if value is not None:
+                raise Refused(rule, f"{where}: must be absent or null")
+            return
         if check.zero:
             if not is_zero(value):
                 raise Refused(rule, f"{where}: must be absent, null, false, 0 or empty")

@@ -2,7 +2,7 @@
 
 The file is data: routes (method, path template, query parameters, request headers, the
 body check, whether the container must be the agent's) and JSON checks (a small schema
-language: type, required, zero, equals, one_of, pattern, minimum/maximum, contains, items,
+language: type, required, zero, absent, equals, one_of, pattern, minimum/maximum, contains, items,
 fields, keys, values). ``load_policy`` validates it (unknown keys are errors, every check a
 route names must exist) and substitutes the proxy's settings for ``${name}``;
 ``aidock.dockerproxy.decide`` interprets it. No refusal is decided anywhere else.
@@ -47,6 +47,7 @@ class Check(_Strict):
     type: Literal["string", "integer", "boolean", "object", "array"] | None = None
     required: bool = False
     zero: bool = False
+    absent: bool = False
     equals: Any = None
     one_of: list[Any] | None = None
     pattern: str | None = None
@@ -111,6 +112,7 @@ class Policy(_Strict):
     version: Literal[1]
     max_body_bytes: int = Field(gt=0, le=64 * 1024 * 1024)
     min_api_version: str = Field(pattern=r"^[0-9]{1,2}\.[0-9]{1,3}$")
+    booleans: list[str] = Field(default=[], description="YAML anchor holder, not read.")
     routes: list[Route]
     checks: dict[str, Check]
 
