@@ -316,3 +316,23 @@ def test_attacks_are_refused_and_create_nothing(
 
 def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def test_ping_is_the_healthcheck(proxy_socket: Path) -> None:
+    cli = Path(sys.executable).parent / "aidock"
+    ok = subprocess.run(
+        [str(cli), "dockerproxy", "ping", "--socket", str(proxy_socket)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    gone = subprocess.run(
+        [str(cli), "dockerproxy", "ping", "--socket", str(proxy_socket.parent / "none.sock")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert gone.returncode == 3

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from aidock.cli import EXIT_OK, EXIT_USAGE, add_group
+from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, add_group
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -41,6 +41,30 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{settings.namespace}, owner {settings.owner_label}={settings.owner}, "
         f"networks {', '.join(settings.networks)}"
     )
+    return EXIT_OK
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    """Handler of ``aidock dockerproxy ping``: exit 0 when ``GET /_ping`` on the proxy is 200.
+
+    The proxy container's healthcheck (no curl, no shell); it reaches dockerd through the
+    proxy, so it is healthy only when both answer.
+    """
+    from aidock.dockerproxy.config import ProxySettings  # noqa: PLC0415  pydantic-settings
+    from aidock.dockerproxy.server import UnixConnection  # noqa: PLC0415  gunicorn
+
+    conn = UnixConnection(args.socket or ProxySettings().listen, timeout=args.timeout)
+    try:
+        conn.request("GET", "/_ping")
+        status = conn.getresponse().status
+    except OSError as exc:
+        print(f"error: the proxy does not answer: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    finally:
+        conn.close()
+    if status != 200:
+        print(f"error: /_ping answered {status} (dockerd behind the proxy?)", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return EXIT_OK
 
 
@@ -102,3 +126,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 "--log-level", default="info", choices=["debug", "info", "warning", "error"]
             )
         parser.set_defaults(handler=handler)
+    ping = sub.add_parser(
+        "ping",
+        help="exit 0 when the proxy and dockerd behind it answer (healthcheck)",
+        description="GET /_ping on the proxy's socket; exit 0 on 200, 3 otherwise.",
+    )
+    ping.add_argument("--socket", type=Path, default=None, help="default: the listen setting")
+    ping.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    ping.set_defaults(handler=cmd_ping)
