@@ -29,6 +29,7 @@ from docker.errors import APIError, NotFound
 from aidock.agent import OWNER_LABEL
 from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.docker_ops import DockerOps, RunSpec
+from aidock.agent.errors import DockerUnavailable
 from aidock.schemas.manifest import AiManifest
 
 REGISTRY = "localhost:5000"
@@ -336,3 +337,43 @@ def test_ping_is_the_healthcheck(proxy_socket: Path) -> None:
         check=False,
     )
     assert gone.returncode == 3
+
+
+def test_a_silent_dockerd_looks_like_a_dead_socket_to_the_agent(
+    tmp_path: Path,
+) -> None:
+    """dockerd down behind the proxy: the agent sees a connection error, as without the proxy,
+    so its outage handling (503, reconnect, adoption) applies unchanged."""
+    listen = tmp_path / "docker.sock"
+    env = {
+        **os.environ,
+        "AIDOCK_DOCKERPROXY_LISTEN": str(listen),
+        "AIDOCK_DOCKERPROXY_UPSTREAM": str(tmp_path / "no-dockerd.sock"),
+        "AIDOCK_DOCKERPROXY_OWNER": OWNER,
+        "AIDOCK_DOCKERPROXY_NETWORKS": json.dumps([NETWORK]),
+        "AIDOCK_DOCKERPROXY_THREADS": "2",
+        "TMPDIR": str(tmp_path),
+    }
+    cli = Path(sys.executable).parent / "aidock"
+    proc = subprocess.Popen(
+        [str(cli), "dockerproxy", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not listen.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        config = AgentConfig(owner=OWNER, network=NETWORK, endpoint_mode="network")
+        ops = DockerOps(
+            config,
+            connect=lambda: docker.DockerClient(base_url=f"unix://{listen}", version="1.45"),
+        )
+        assert ops.ping() is False
+        with pytest.raises(DockerUnavailable):
+            ops.list_owned()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -127,3 +127,22 @@ def test_gunicorn_serves_the_socket_with_its_mode() -> None:
     assert options["bind"] == ["unix:/run/p.sock"]
     assert options["umask"] == 0o117
     assert options["worker_class"] == "gthread"
+
+
+class DeadUpstream(FakeUpstream):
+    def open(self, forward: Forward) -> tuple[FakeConn, FakeResponse]:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_a_silent_dockerd_drops_the_connection_under_gunicorn() -> None:
+    app = ProxyApp(decider(), DeadUpstream([]))  # type: ignore[arg-type]
+    status, _, chunks = call(app, "GET", "/_ping", b"")
+    assert status.startswith("502") and b"not reachable" in b"".join(chunks)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/_ping",
+        "wsgi.input": io.BytesIO(b""),
+        "gunicorn.socket": object(),
+    }
+    with pytest.raises(ConnectionResetError):
+        app(environ, lambda *_: None)

@@ -5,13 +5,16 @@ bodies and refuses ambiguous framing (Content-Length with Transfer-Encoding); th
 request target comes from its ``RAW_URI`` (``PATH_INFO`` is already percent-decoded, which
 is what must not be trusted). Each request is read whole up to the policy's size cap, decided
 by ``Decider`` and, when allowed, sent to dockerd's unix socket with ``http.client`` on a
-connection of its own. dockerd's answer is streamed back chunk by chunk as it arrives
-(pull progress, logs, wait), never buffered whole. Refusals are logged at WARNING with
-method, target and rule, and answered with the rule's status and ``{"message": ...}``.
+connection of its own. When dockerd does not answer (restarting), the client's connection is
+closed without an answer, as dockerd's socket would do. dockerd's answer is streamed back
+chunk by chunk as it arrives (pull progress, logs, wait), never buffered whole. Refusals are
+logged at WARNING with method, target and rule, and answered with the rule's status and
+``{"message": ...}``.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import logging
@@ -174,6 +177,11 @@ class ProxyApp:
             conn, resp = self.upstream.open(forward)
         except OSError as exc:
             log.error("dockerd is not reachable at %s: %s", self.upstream.path, exc)
+            if "gunicorn.socket" in environ:
+                # Close the client's connection without an answer, as dockerd's own socket
+                # would while dockerd restarts: the agent's DockerOps takes a connection error
+                # for "Docker unavailable" (503, reconnect), an HTTP 502 for a failed call.
+                raise ConnectionResetError(errno.ECONNRESET, "dockerd is not reachable") from exc
             return _answer(start_response, 502, {"message": f"dockerd is not reachable: {exc}"})
         log.info("%s %s -> %s (%s)", forward.method, forward.target, resp.status, forward.route)
         out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
