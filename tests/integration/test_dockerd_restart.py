@@ -27,6 +27,7 @@ SKIP_ENV = "AIDOCK_NO_DOCKERD_RESTART"
 PROJECT = Path("/opt/aidock/stacks/agent")
 AGENT_URL = "http://127.0.0.1:8700"
 SOCKET_DIR = "/run/aidock/docker"
+PROXY_CONTAINER = "aidock-agent-dockerproxy-1"
 PID_FILE = Path("/var/run/docker.pid")
 DOCKERD_LOG = "/var/log/dockerd.log"
 SUBDIR = "dockerd-restart"
@@ -133,8 +134,9 @@ def test_a_batch_spanning_a_dockerd_restart_finishes_and_tells_the_truth(
     restart_at: int,
 ) -> None:
     inbox, outbox = batch_dirs
-    agent = docker_client.containers.get(AGENT_CONTAINER)
-    mounts = {m["Destination"]: m["Source"] for m in agent.attrs["Mounts"]}
+    # The agent reaches dockerd through the policy proxy, which mounts the socket's directory.
+    proxy = docker_client.containers.get(PROXY_CONTAINER)
+    mounts = {m["Destination"]: m["Source"] for m in proxy.attrs["Mounts"]}
     assert mounts.get(SOCKET_DIR) == SOCKET_DIR, "deploy the agent of this checkout first"
     assert agent_health(docker_client) == (200, "healthy")
     before = ai_containers(docker_client)
