@@ -43,6 +43,10 @@ class RagClient:
         payload = {"documents": list(documents)}
         return self.api.post_json(self._path(collection, "documents"), payload, idempotent=True)
 
+    def reindex(self, collection: str = "docs") -> Any:
+        """POST a reindex: the service re-embeds the collection with its embedder."""
+        return self.api.post_json(self._path(collection, "reindex"), {}, idempotent=True)
+
     def collections(self) -> Any:
         """GET the collections and their passage counts."""
         return self.api.get_json("/v1/collections")
@@ -128,6 +132,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return run_client("RAG AI", args.url, call)
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Handler of ``aidock worker rag reindex``."""
+
+    def call() -> int:
+        body = _client(args).reindex(args.collection)
+        print(
+            f"reindexed collection {body['collection']!r} at {args.url}: {body['passages']} "
+            f"passages, embedder {body.get('previous_embedder')} -> {body['embedder']}"
+        )
+        return EXIT_OK
+
+    return run_client("RAG AI", args.url, call)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
@@ -147,7 +165,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``rag ask`` and ``rag ingest`` to the ``worker`` group."""
+    """Add ``rag ask``, ``rag ingest`` and ``rag reindex`` to the ``worker`` group."""
     _, sub = add_group(
         subparsers,
         "rag",
@@ -175,3 +193,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("directory", metavar="DIR", help="directory of .txt/.md files")
     _common(ingest)
     ingest.set_defaults(handler=cmd_ingest)
+
+    reindex = sub.add_parser(
+        "reindex",
+        help="rebuild a collection with the service's current embedder",
+        description="Re-embed every stored passage of a collection with the embedder the "
+        "service runs now (after an upgrade or a change of RAG_EMBEDDER, queries are refused "
+        "with HTTP 409 until this is done). The new vectors replace the old ones only once "
+        "all are computed.",
+    )
+    _common(reindex)
+    reindex.set_defaults(handler=cmd_reindex)
