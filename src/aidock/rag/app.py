@@ -173,7 +173,7 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
     def readyz() -> tuple[Response, int]:
         if service.ready and service.store is not None:
             body = ReadyResponse(status="ready", collections=service.store.count_collections())
-            return jsonify(body.model_dump()), 200
+            return jsonify(body.model_dump(exclude_none=True)), 200
         if service.error:
             return jsonify({"status": "failed", "error": service.error, "field": None}), 503
         starting = {"status": "starting", "error": "the service is starting", "field": None}
