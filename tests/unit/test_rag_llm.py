@@ -285,3 +285,22 @@ def test_key_file_and_base_url_from_the_environment(
         body = ask(url, "When does the canteen open?").json()
     assert body["mode"] == "openai"
     assert fake_llm.requests[-1][1]["authorization"] == f"Bearer {KEY}"
+
+
+def test_ingest_with_reindex_rebuilds_a_collection_of_another_embedder(
+    tmp_path: Path, serve_rag: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "invoices.txt").write_text("Invoices are retained for ten years.")
+    data_dir = tmp_path / "store"
+    old = serve_rag(data_dir=data_dir, embedder="hashing")
+    assert main(["worker", "rag", "ingest", str(docs), "--url", old]) == EXIT_OK
+    new = serve_rag(data_dir=data_dir, embedder="wordllama")
+    capsys.readouterr()
+    assert main(["worker", "rag", "ingest", str(docs), "--url", new]) != EXIT_OK
+    assert "answered 409" in capsys.readouterr().err
+    assert main(["worker", "rag", "ingest", str(docs), "--reindex", "--url", new]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("reindexed collection 'docs'")
+    assert out[1].startswith("ingested 1 documents (1 passages)")

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aidock.cli import EXIT_OK, EXIT_USAGE, add_group, int_range, positive_float, run_client
-from aidock.client.http import ApiClient
+from aidock.client.http import ApiClient, ApiError
 from aidock.rag.documents import IngestDocument, load_directory
 
 DEFAULT_URL = "http://127.0.0.1:5001"
@@ -120,7 +120,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         client = _client(args)
         docs = passages = 0
         for batch in batches(documents):
-            body = client.ingest(batch, args.collection)
+            try:
+                body = client.ingest(batch, args.collection)
+            except ApiError as exc:
+                if not (args.reindex and exc.status == 409):
+                    raise
+                _reindex(client, args)  # built with another embedder: rebuild, then retry
+                body = client.ingest(batch, args.collection)
             docs += int(body["documents"])
             passages += int(body["passages"])
         print(
@@ -132,15 +138,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return run_client("RAG AI", args.url, call)
 
 
+def _reindex(client: RagClient, args: argparse.Namespace) -> None:
+    body = client.reindex(args.collection)
+    print(
+        f"reindexed collection {body['collection']!r} at {args.url}: {body['passages']} "
+        f"passages, embedder {body.get('previous_embedder')} -> {body['embedder']}"
+    )
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Handler of ``aidock worker rag reindex``."""
 
     def call() -> int:
-        body = _client(args).reindex(args.collection)
-        print(
-            f"reindexed collection {body['collection']!r} at {args.url}: {body['passages']} "
-            f"passages, embedder {body.get('previous_embedder')} -> {body['embedder']}"
-        )
+        _reindex(_client(args), args)
         return EXIT_OK
 
     return run_client("RAG AI", args.url, call)
@@ -191,6 +201,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "path). Re-ingesting replaces a document's passages instead of duplicating them.",
     )
     ingest.add_argument("directory", metavar="DIR", help="directory of .txt/.md files")
+    ingest.add_argument(
+        "--reindex",
+        action="store_true",
+        help="if the collection was built with another embedder (HTTP 409), reindex it first",
+    )
     _common(ingest)
     ingest.set_defaults(handler=cmd_ingest)
 
