@@ -20,7 +20,12 @@ EXIT_UNREACHABLE = 3
 EXIT_API_ERROR = 4
 
 # Modules registering a top-level command group.
-COMMAND_GROUPS: tuple[str, ...] = ("aidock.worker", "aidock.agent.cli", "aidock.bento.cli")
+COMMAND_GROUPS: tuple[str, ...] = (
+    "aidock.worker",
+    "aidock.agent.cli",
+    "aidock.bento.cli",
+    "aidock.dockerproxy.cli",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -21,6 +21,7 @@ AGENT_URL = "http://127.0.0.1:8700"
 PROJECT = Path("/opt/aidock/stacks/agent")
 LETTERS = sorted((REPO / "data" / "letters").glob("*.txt"))
 OWNER = "aidock-agent"
+PROXY_CONTAINER = "aidock-agent-dockerproxy-1"
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +47,12 @@ def compose(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     )
 
 
-def test_agent_is_hardened_with_the_socket_group_only(docker_client: docker.DockerClient) -> None:
+def test_agent_is_hardened_without_the_socket_group(docker_client: docker.DockerClient) -> None:
     attrs = docker_client.containers.get(AGENT_CONTAINER).attrs
     host = attrs["HostConfig"]
     assert attrs["Config"]["User"] == "10001:10001"
     assert host["Privileged"] is False
-    assert host["GroupAdd"] == [str(Path("/run/aidock/docker/docker.sock").stat().st_gid)]
+    assert not host.get("GroupAdd")
     assert host["PortBindings"] == {"8700/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8700"}]}
     assert sorted(attrs["NetworkSettings"]["Networks"]) == [
         "aidock-agent_api",
@@ -63,22 +64,46 @@ def test_agent_is_hardened_with_the_socket_group_only(docker_client: docker.Dock
     assert docker_client.networks.get("aidock-registry").attrs["Internal"] is True
 
 
-def test_only_the_agent_gets_the_docker_socket() -> None:
+def test_policy_proxy_holds_the_socket_group_and_no_network(
+    docker_client: docker.DockerClient,
+) -> None:
+    attrs = docker_client.containers.get(PROXY_CONTAINER).attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == "10001:10001"
+    assert (host["Privileged"], host["ReadonlyRootfs"], host["CapDrop"]) == (False, True, ["ALL"])
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["GroupAdd"] == [str(Path("/run/aidock/docker/docker.sock").stat().st_gid)]
+    assert host["NetworkMode"] == "none"
+    assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0
+    assert attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def test_only_the_policy_proxy_gets_the_docker_socket() -> None:
     result = compose("--profile", "worker", "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"agent", "worker"}
+    assert set(services) == {"agent", "dockerproxy", "worker"}
     mounts = {name: [v.get("source") for v in s.get("volumes", [])] for name, s in services.items()}
     # The socket's directory, read-only: the socket dockerd makes anew on a restart shows there.
-    by_target = {v["target"]: v for v in services["agent"]["volumes"]}
+    by_target = {v["target"]: v for v in services["dockerproxy"]["volumes"]}
     socket_dir = by_target["/run/aidock/docker"]
     assert (socket_dir["source"], socket_dir.get("read_only")) == ("/run/aidock/docker", True)
-    assert (
-        services["agent"]["environment"]["DOCKER_HOST"] == "unix:///run/aidock/docker/docker.sock"
-    )
-    assert not any("docker.sock" in str(m) for m in mounts["agent"])  # never the socket file
+    proxy_env = services["dockerproxy"]["environment"]
+    assert proxy_env["AIDOCK_DOCKERPROXY_UPSTREAM"] == "/run/aidock/docker/docker.sock"
+    # The agent reaches Docker only through the proxy's socket, by its volume (a directory).
+    agent_env = services["agent"]["environment"]
+    assert agent_env["DOCKER_HOST"] == "unix:///run/aidock/dockerproxy/docker.sock"
+    assert not any(str(m) == "/run/aidock/docker" for m in mounts["agent"])
+    assert not any("docker.sock" in str(m) for m in mounts["agent"] + mounts["dockerproxy"])
     assert not any("docker" in str(m) for m in mounts["worker"])
     assert sorted(services["worker"]["networks"]) == ["ai", "control"]
+    # The agent and the proxy agree on whose containers and which registry.
+    assert proxy_env["AIDOCK_DOCKERPROXY_OWNER"] == agent_env["AIDOCK_AGENT_OWNER"]
+    assert proxy_env["AIDOCK_DOCKERPROXY_REGISTRY"] == agent_env["AIDOCK_AGENT_REGISTRY"]
+    assert proxy_env["AIDOCK_DOCKERPROXY_NAMESPACE"] == agent_env["AIDOCK_AGENT_NAMESPACE"]
+    assert json.loads(proxy_env["AIDOCK_DOCKERPROXY_NETWORKS"]) == [
+        agent_env["AIDOCK_AGENT_NETWORK"]
+    ]
 
 
 def test_token_is_required(token: str) -> None:

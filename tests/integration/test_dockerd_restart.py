@@ -27,6 +27,7 @@ SKIP_ENV = "AIDOCK_NO_DOCKERD_RESTART"
 PROJECT = Path("/opt/aidock/stacks/agent")
 AGENT_URL = "http://127.0.0.1:8700"
 SOCKET_DIR = "/run/aidock/docker"
+PROXY_CONTAINER = "aidock-agent-dockerproxy-1"
 PID_FILE = Path("/var/run/docker.pid")
 DOCKERD_LOG = "/var/log/dockerd.log"
 SUBDIR = "dockerd-restart"
@@ -72,7 +73,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2)
 def restart_dockerd() -> dict[str, float]:
     """restart-background.yml: SIGTERM, wait for the pid file to go, start it again."""
     began = time.monotonic()
-    stop = subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=False)
+    # By the pid file: the host's dockerd only, not those of docker-in-docker test hosts.
+    stop = subprocess.run(
+        ["pkill", "-TERM", "-x", "--pidfile", str(PID_FILE), "dockerd"], check=False
+    )
     assert stop.returncode == 0, "no dockerd to stop"
     gone = wait_until(lambda: not PID_FILE.exists(), 60)
     assert gone is not None, "dockerd did not exit within 60 s"
@@ -130,8 +134,9 @@ def test_a_batch_spanning_a_dockerd_restart_finishes_and_tells_the_truth(
     restart_at: int,
 ) -> None:
     inbox, outbox = batch_dirs
-    agent = docker_client.containers.get(AGENT_CONTAINER)
-    mounts = {m["Destination"]: m["Source"] for m in agent.attrs["Mounts"]}
+    # The agent reaches dockerd through the policy proxy, which mounts the socket's directory.
+    proxy = docker_client.containers.get(PROXY_CONTAINER)
+    mounts = {m["Destination"]: m["Source"] for m in proxy.attrs["Mounts"]}
     assert mounts.get(SOCKET_DIR) == SOCKET_DIR, "deploy the agent of this checkout first"
     assert agent_health(docker_client) == (200, "healthy")
     before = ai_containers(docker_client)

@@ -1,6 +1,6 @@
-"""inventories/example is a site a user copies: it parses with the site's groups and every
-variable carries a comment. (Its molecule scenario, which will keep the same groups, is not
-landed yet.)"""
+"""inventories/example is a site a user copies: it parses, every variable carries a comment, and
+the site scenario (molecule/site/inventory/hosts.yml) keeps its groups, so molecule tests what
+users copy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventories" / "example"
+SCENARIO_HOSTS = REPO / "molecule" / "site" / "inventory" / "hosts.yml"
 SITE_GROUPS = {
     "aidock_controller",
     "aidock_registry",
@@ -58,6 +59,19 @@ def test_controller_runs_locally_without_sudo() -> None:
     controller = inventory(EXAMPLE)["_meta"]["hostvars"]["localhost"]
     assert controller["ansible_connection"] == "local"
     assert controller["ansible_become"] is False
+
+
+def test_scenario_mirrors_the_example_groups() -> None:
+    example = groups(inventory(EXAMPLE))
+    scenario = groups(inventory(SCENARIO_HOSTS))
+    assert {name: len(hosts) > 0 for name, hosts in example.items()} == {
+        name: len(scenario[name]) > 0 for name in example
+    }
+    assert scenario["aidock_controller"] == {"localhost"}
+    # The scenario's shape: one registry and build host, two AI hosts, the agent on one of them.
+    assert scenario["aidock_registry"] == scenario["aidock_build"]
+    assert len(scenario["aidock_ai_hosts"]) == 2
+    assert scenario["aidock_agent"] <= scenario["aidock_ai_hosts"]
 
 
 @pytest.mark.parametrize("path", GROUP_VARS, ids=lambda p: str(p.relative_to(EXAMPLE)))

@@ -14,6 +14,7 @@ testinfra_hosts = hosts()
 
 IMAGE = "localhost:5000/aidock-platform/agent:0.1.0"
 CONTAINER = "aidock-agent-agent-1"
+PROXY = "aidock-agent-dockerproxy-1"
 API = "http://127.0.0.1:8700"
 TOKEN = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "agent.token").read_text().strip()
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -29,13 +30,22 @@ def test_agent_is_hardened(host, path, expected):
     assert inspected(host, CONTAINER, path) == expected
 
 
-def test_agent_gets_the_socket_group_only(host):
+def test_only_the_policy_proxy_gets_the_socket_group(host):
     config = inspect(host, CONTAINER)["HostConfig"]
-    gid = host.check_output("stat -c %g /var/run/docker.sock")
-    assert config["GroupAdd"] == [gid]
+    assert not config.get("GroupAdd")
     assert config["Privileged"] is False
     assert config["Memory"] > 0
     assert config["PidsLimit"] > 0
+    proxy = inspect(host, PROXY)
+    gid = host.check_output("stat -c %g /run/aidock/docker/docker.sock")
+    assert proxy["HostConfig"]["GroupAdd"] == [gid]
+    assert proxy["HostConfig"]["NetworkMode"] == "none"
+    assert proxy["State"]["Health"]["Status"] == "healthy"
+
+
+@pytest.mark.parametrize(("path", "expected"), HARDENED)
+def test_policy_proxy_is_hardened(host, path, expected):
+    assert inspected(host, PROXY, path) == expected
 
 
 def test_api_is_published_on_loopback_only(host):

@@ -20,14 +20,8 @@ from aidock.agent.catalog import AiEntry, AiVersion, RegistryCatalog
 from aidock.agent.config import AgentConfig
 from aidock.agent.docker_ops import DockerOps
 from aidock.agent.errors import AgentError
-from aidock.agent.instances import (
-    Catalog,
-    ContainerOps,
-    InstanceManager,
-    LostHandler,
-    Prober,
-    http_ready,
-)
+from aidock.agent.instance import Catalog, ContainerOps, LostHandler, Prober, http_ready
+from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
 from aidock.api_docs import docs_blueprint

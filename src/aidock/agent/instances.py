@@ -39,20 +39,14 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import datetime
 
-import requests
-
-from aidock.agent import AI_LABEL, INSTANCE_LABEL, STARTED_AT_LABEL, VERSION_LABEL
-from aidock.agent.catalog import AiEntry, AiVersion
+from aidock.agent import AI_LABEL
 from aidock.agent.config import AgentConfig, ImageRef
-from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, container_name
+from aidock.agent.docker_ops import ContainerInfo, RunSpec, container_name
 from aidock.agent.errors import (
     AgentError,
     DockerUnavailable,
@@ -61,125 +55,25 @@ from aidock.agent.errors import (
     TooManyInstances,
     UnknownInstance,
 )
+from aidock.agent.instance import (
+    LOG_TAIL_LINES,
+    Catalog,
+    ContainerOps,
+    Instance,
+    LostHandler,
+    Prober,
+    ReconcileReport,
+    adoptable,
+    endpoint_of,
+    http_ready,
+    new_instance_id,
+    utc_iso,
+    utcnow,
+)
 from aidock.agent.metrics import Metrics, reason_of
-from aidock.schemas.agent import InstanceOut
-from aidock.schemas.manifest import AiManifest, ManifestError
+from aidock.schemas.manifest import AiManifest
 
 log = logging.getLogger(__name__)
-ADOPT_PROBE_TIMEOUT = 3.0
-LOG_TAIL_LINES = 20
-
-Prober = Callable[[str, float], bool]
-LostHandler = Callable[[float], None]
-
-
-class Catalog(Protocol):
-    """What the manager needs from the registry (``RegistryCatalog``, or a fake)."""
-
-    def resolve(self, ai: str, tag: str) -> AiVersion: ...
-    def entry(self, ai: str) -> AiEntry: ...
-    def list(self) -> list[AiEntry]: ...
-
-
-class ContainerOps(Protocol):
-    """What the manager needs from Docker (``DockerOps``, or a fake in unit tests)."""
-
-    def ping(self) -> bool: ...
-    def ensure_network(self) -> None: ...
-    def ensure_image(self, ref: ImageRef, digest: str) -> ImageInfo: ...
-    def run(self, run: RunSpec) -> ContainerInfo: ...
-    def inspect(self, container_id: str) -> ContainerInfo | None: ...
-    def logs(self, container_id: str, lines: int = LOG_TAIL_LINES) -> str: ...
-    def remove(self, container_id: str, *, graceful: bool = True) -> bool: ...
-    def list_owned(self) -> list[ContainerInfo]: ...
-
-
-def http_ready(url: str, timeout: float) -> bool:
-    """True when ``GET url`` answers 200 (proxies from the environment are ignored)."""
-    with requests.Session() as session:
-        session.trust_env = False
-        try:
-            resp = session.get(url, timeout=timeout, allow_redirects=False)
-        except requests.RequestException:
-            return False
-        return resp.status_code == 200
-
-
-def new_instance_id() -> str:
-    """12 random hex characters."""
-    return secrets.token_hex(6)
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def utc_iso(moment: datetime) -> str:
-    """``moment`` as ISO 8601 with a Z suffix (label values)."""
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Instance:
-    """A ready instance known to the agent."""
-
-    id: str
-    ai: str
-    version: str
-    image: str
-    digest: str | None
-    container_id: str
-    container: str
-    endpoint: str
-    schema_version: str
-    started_at: datetime
-    last_used: float
-    last_used_at: datetime = field(default_factory=utcnow)
-    ready_path: str = "/readyz"
-
-    def out(self, idle_ttl: float) -> InstanceOut:
-        """The API representation."""
-        return InstanceOut(
-            id=self.id,
-            ai=self.ai,
-            version=self.version,
-            image=self.image,
-            digest=self.digest,
-            endpoint=self.endpoint,
-            ready_path=self.ready_path,
-            schema_version=self.schema_version,
-            container=self.container,
-            started_at=self.started_at,
-            last_used_at=self.last_used_at,
-            idle_ttl=idle_ttl or None,
-        )
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    """Outcome of adoption at start."""
-
-    adopted: list[str]
-    removed: list[str]
-
-
-def endpoint_of(config: AgentConfig, spec: AiManifest, info: ContainerInfo) -> str | None:
-    """Base URL of the AI in ``info`` for this agent's endpoint mode."""
-    if config.endpoint_mode == "network":
-        return f"http://{info.name}:{spec.port}"
-    host_port = info.host_ports.get(spec.port)
-    return f"http://127.0.0.1:{host_port}" if host_port else None
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class InstanceManager:
@@ -363,7 +257,7 @@ class InstanceManager:
         for info in self.ops.list_owned():
             if self._known(info):
                 continue
-            instance, reason = self._adoptable(info)
+            instance, reason = adoptable(info, self.config, self.probe, self.clock())
             if instance is None:
                 log.warning("removing container %s: %s", info.name, reason)
                 self.ops.remove(info.id)
@@ -387,48 +281,6 @@ class InstanceManager:
                 self.metrics.terminated(instance.ai, "adoption")
                 removed.append(instance.container)
         return ReconcileReport(adopted, removed)
-
-    def _adoptable(self, info: ContainerInfo) -> tuple[Instance | None, str]:
-        ai = info.labels.get(AI_LABEL, "")
-        instance_id = info.labels.get(INSTANCE_LABEL, "")
-        version = info.labels.get(VERSION_LABEL, "")
-        if not info.running:
-            return None, f"it is {info.status}"
-        if not info.hardened:
-            return None, "not run as this agent runs AIs: " + "; ".join(info.problems)
-        if not ai or not instance_id or not version:
-            return None, "its ai, instance or version label is missing"
-        try:  # a container carries its image's labels: the manifest it was started by
-            spec = AiManifest.from_labels(info.labels)
-        except ManifestError as exc:
-            return None, f"no AI manifest: {exc}"
-        if info.name != container_name(ai, instance_id):
-            return None, "its name does not match its labels"
-        endpoint = endpoint_of(self.config, spec, info)
-        if endpoint is None:
-            return None, f"port {spec.port} is not published on 127.0.0.1"
-        if not self.probe(endpoint + spec.ready_path, ADOPT_PROBE_TIMEOUT):
-            return None, "it is not ready"
-        now = utcnow()
-        started = _parse_time(info.labels.get(STARTED_AT_LABEL)) or now
-        return (
-            Instance(
-                id=instance_id,
-                ai=ai,
-                version=version,
-                image=info.image,
-                digest=info.image.partition("@")[2] or None,
-                container_id=info.id,
-                container=info.name,
-                endpoint=endpoint,
-                schema_version=spec.schema_version,
-                started_at=started,
-                last_used=self.clock(),
-                last_used_at=now,
-                ready_path=spec.ready_path,
-            ),
-            "",
-        )
 
     # -- create -------------------------------------------------------------------------
 
