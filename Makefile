@@ -34,8 +34,9 @@ up: deploy ingest ask batch ## Bring up everything, ask the RAG AI once, run a b
 deploy: venv ## Run the site playbook against $(INVENTORY)
 	$(PLAYBOOK) playbooks/site.yml
 
+# --reindex: after an upgrade that changed the embedder, the kept collection is rebuilt first.
 ingest: venv ## Ingest the shipped documents (data/docs) into the RAG AI
-	$(BIN)/aidock worker rag ingest --url $(RAG_URL) data/docs
+	$(BIN)/aidock worker rag ingest --reindex --url $(RAG_URL) data/docs
 
 ask: venv ## Ask the RAG AI a question (QUESTION=...)
 	$(BIN)/aidock worker rag ask --url $(RAG_URL) "$(QUESTION)"

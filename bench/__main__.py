@@ -19,9 +19,10 @@ from bench.common import BenchError, Context, log
 from bench.feedback import FEEDBACK
 from bench.foundation import FOUNDATION
 from bench.models import MODELS
+from bench.rag import RAG
 from bench.report import Part, Suite, run_suite, write_index
 
-SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK)
+SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK, RAG)
 
 
 def _positive(text: str) -> int:

@@ -214,8 +214,9 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def host_facts(ctx: Context) -> dict[str, Any]:
-    """Cores, CPU, memory, kernel, Docker version and storage driver, Python, git commit."""
+def host_facts(ctx: Context, *, docker: bool = True) -> dict[str, Any]:
+    """Cores, CPU, memory, kernel, Docker version and storage driver (unless ``docker`` is
+    False: in-process suites never contact the engine), Python, git commit."""
     facts: dict[str, Any] = {
         "cores": os.cpu_count(),
         "cpu_model": _cpu_model(),
@@ -224,6 +225,8 @@ def host_facts(ctx: Context) -> dict[str, Any]:
         "python": platform.python_version(),
         "git_commit": _git_commit(),
     }
+    if not docker:
+        return facts
     try:
         version = ctx.docker.version()
         info = ctx.docker.info()

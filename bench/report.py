@@ -51,6 +51,8 @@ class Suite:
     title: str
     description: str
     parts: Sequence[Part] = field(default_factory=tuple)
+    # False for suites that run in-process: the host facts then skip the Docker engine.
+    uses_docker: bool = True
 
     def part(self, name: str) -> Part | None:
         """The part called ``name``, if any."""
@@ -72,7 +74,7 @@ def _load(suite: Suite) -> Result:
 def run_suite(ctx: Context, suite: Suite, parts: Sequence[Part]) -> list[str]:
     """Run ``parts`` of ``suite``, merge into its JSON, rewrite its reports; return errors."""
     data = _load(suite)
-    host = host_facts(ctx)
+    host = host_facts(ctx, docker=suite.uses_docker)
     errors: list[str] = []
     for part in parts:
         log(f"{suite.name}/{part.name}: {part.title}")

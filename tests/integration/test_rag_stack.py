@@ -15,7 +15,7 @@ COLLECTION = "itest"
 def ingest_docs():
     """Ingest the shipped documents into the test collection with the worker CLI."""
     return aidock(
-        *("worker", "rag", "ingest", str(REPO / "data" / "docs")),
+        *("worker", "rag", "ingest", str(REPO / "data" / "docs"), "--reindex"),
         *("--collection", COLLECTION, "--url", RAG_URL),
     )
 
@@ -42,6 +42,15 @@ def test_answer_comes_from_the_ingested_document() -> None:
     assert "ten years" in top["text"]
     assert (REPO / "data" / "docs" / top["source"]).read_text().count("ten years") > 0
     assert answer["mode"] == "offline"
+
+
+def test_a_question_in_other_words_finds_the_answer() -> None:
+    answer = ask("How long do we keep supplier bills?")
+    assert "ten years" in answer["answer"]
+    assert answer["sources"][0]["section"]  # "Title > Heading" of the passage
+    collections = requests.get(f"{RAG_URL}/v1/collections", timeout=10).json()["collections"]
+    embedder = next(c["embedder"] for c in collections if c["name"] == COLLECTION)
+    assert embedder.startswith("wordllama-0.4.0.post1:")
 
 
 def test_sources_carry_scores_in_order() -> None:

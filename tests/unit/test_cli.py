@@ -15,7 +15,7 @@ from aidock import healthcheck
 from aidock.cli import EXIT_API_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
 from aidock.rag.app import create_app
 from aidock.rag.config import RagConfig
-from aidock.rag.documents import chunk_text, load_directory
+from aidock.rag.documents import load_directory, split_passages
 from aidock.worker.rag import batches, format_answer
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "data" / "docs"
@@ -42,7 +42,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 def test_ingest_prints_counts(rag_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     docs = load_directory(DOCS_DIR)
-    passages = sum(len(chunk_text(d["text"])) for d in docs)
+    passages = sum(len(split_passages(d["text"])) for d in docs)
     code, out, err = run(["worker", "rag", "ingest", str(DOCS_DIR), "--url", rag_url], capsys)
     assert (code, err) == (EXIT_OK, "")
     assert out.strip() == (

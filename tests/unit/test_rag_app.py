@@ -81,7 +81,8 @@ def test_sources_shape_and_scores(ingested: FlaskClient) -> None:
     assert scores == sorted(scores, reverse=True)
     assert all(-1.0 <= s <= 1.0 for s in scores)
     first = sources[0]
-    assert set(first) == {"id", "document_id", "source", "text", "score"}
+    assert set(first) == {"id", "document_id", "source", "text", "score", "section"}
+    assert first["section"].startswith("Invoice Processing Guideline > ")
     assert first["id"].startswith(first["document_id"] + "#")
     assert first["document_id"] == "invoice-processing-guideline.txt"
 
@@ -118,7 +119,9 @@ def test_reingest_shorter_document_removes_stale_passages(client: FlaskClient) -
     second = client.post(INGEST, json={"documents": [{"id": "doc-1", "text": "Now short."}]})
     assert second.json["passages"] == 1
     collections = client.get("/v1/collections").json["collections"]
-    assert collections == [{"name": "docs", "count": 1, "embedder": "hashing-v1-1024"}]
+    assert collections == [
+        {"name": "docs", "count": 1, "embedder": "wordllama-0.4.0.post1:l2_supercat-256"}
+    ]
 
 
 def test_documents_without_id_are_keyed_by_content(client: FlaskClient) -> None:
@@ -384,6 +387,7 @@ def test_openapi_lists_every_path(client: FlaskClient) -> None:
         "/v1/collections",
         "/v1/collections/{name}/documents",
         "/v1/collections/{name}/query",
+        "/v1/collections/{name}/reindex",
     }
     schemas = doc["components"]["schemas"]
     assert schemas["QueryRequest"]["properties"]["question"]["maxLength"] == 2000

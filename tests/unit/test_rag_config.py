@@ -17,8 +17,11 @@ def test_defaults() -> None:
     assert config.default_collection == "docs"
     assert config.top_k == 3
     assert config.openai_api_key is None
-    assert config.openai_base_url == DEFAULT_OPENAI_BASE_URL
-    assert not config.uses_openai
+    assert config.openai_base_url is None
+    assert config.llm_base_url == DEFAULT_OPENAI_BASE_URL
+    assert config.embedder == "wordllama"
+    assert config.retrieval == "dense"
+    assert not config.uses_llm
 
 
 def test_values_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,6 +34,8 @@ def test_values_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "OPENAI_EMBEDDING_MODEL": "emb-model",
         "OPENAI_CHAT_MODEL": "chat-model",
+        "RAG_EMBEDDER": "hashing",
+        "RAG_RETRIEVAL": "hybrid",
     }.items():
         monkeypatch.setenv(var, value)
     config = RagConfig.from_env()
@@ -42,7 +47,17 @@ def test_values_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert config.openai_base_url == "http://127.0.0.1:9/v1"
     assert config.openai_embedding_model == "emb-model"
     assert config.openai_chat_model == "chat-model"
+    assert (config.embedder, config.retrieval) == ("hashing", "hybrid")
+    assert config.uses_llm
     assert "sk-test" not in repr(config)
+
+
+def test_a_base_url_without_a_key_uses_the_llm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    config = RagConfig.from_env()
+    assert config.openai_api_key is None
+    assert config.uses_llm
+    assert config.llm_base_url == "http://127.0.0.1:9/v1"
 
 
 def test_arguments_win_and_only_the_documented_names_are_read(
@@ -51,7 +66,7 @@ def test_arguments_win_and_only_the_documented_names_are_read(
     monkeypatch.setenv("RAG_TOP_K", "5")
     monkeypatch.setenv("RAG_OPENAI_BASE_URL", "http://not-read/v1")
     assert RagConfig(top_k=7).top_k == 7
-    assert RagConfig().openai_base_url == DEFAULT_OPENAI_BASE_URL
+    assert RagConfig().openai_base_url is None
 
 
 @pytest.mark.parametrize(

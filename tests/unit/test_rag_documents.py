@@ -1,18 +1,18 @@
-"""Document loading, sentence splitting and chunking; the shipped document set."""
+"""Document loading, sentence splitting, structural passages; the shipped document set."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 
 from aidock.rag.documents import (
     MAX_PASSAGE_CHARS,
-    chunk_text,
+    Passage,
     document_id,
     load_directory,
     passage_sentences,
+    split_passages,
     split_sentences,
 )
 
@@ -49,23 +49,74 @@ def test_numbered_heading_stays_together() -> None:
     ]
 
 
-def test_chunks_are_bounded_and_overlap() -> None:
+POLICY = """Claims Handling Policy
+Northbridge Mutual. Version 4.2.
+
+1. Scope
+
+This policy applies to all claims. Life claims follow the manual.
+
+2. Authority limits
+
+Handlers settle claims up to EUR 25,000.
+Larger claims need a Senior Adjuster.
+
+Retention periods
+
+- Invoices: ten years.
+- Logs: 90 days.
+"""
+
+
+def test_passages_follow_headings_and_numbered_sections() -> None:
+    assert split_passages(POLICY) == [
+        Passage("Claims Handling Policy", "Northbridge Mutual.\nVersion 4.2."),
+        Passage(
+            "Claims Handling Policy > 1. Scope",
+            "This policy applies to all claims.\nLife claims follow the manual.",
+        ),
+        Passage(
+            "Claims Handling Policy > 2. Authority limits",
+            "Handlers settle claims up to EUR 25,000.\nLarger claims need a Senior Adjuster.",
+        ),
+        Passage(
+            "Claims Handling Policy > Retention periods",
+            "- Invoices: ten years.\n- Logs: 90 days.",
+        ),
+    ]
+    assert split_passages(POLICY)[2].indexed_text.startswith("Claims Handling Policy > 2.")
+
+
+def test_markdown_headings() -> None:
+    passages = split_passages("# Handbook\n\n## Leave\n\nTake leave.\n\n## Pay\n\nPaid monthly.")
+    assert [(p.section, p.text) for p in passages] == [
+        ("Handbook > Leave", "Take leave."),
+        ("Handbook > Pay", "Paid monthly."),
+    ]
+
+
+def test_a_long_section_is_cut_between_items_without_overlap() -> None:
+    items = "\n".join(f"- Item {i} is kept for {i} years under rule {i}." for i in range(40))
+    passages = split_passages(f"Policy\n\nRetention\n\n{items}")
+    assert len(passages) > 2
+    assert all(len(p.text) <= MAX_PASSAGE_CHARS for p in passages)
+    assert {p.section for p in passages} == {"Policy > Retention"}
+    sentences = [s for p in passages for s in passage_sentences(p.text)]
+    assert sentences == [f"- Item {i} is kept for {i} years under rule {i}." for i in range(40)]
+
+
+def test_text_without_structure_still_splits() -> None:
     sentences = [f"Sentence {i} is about item {i} of the list." for i in range(23)]
-    passages = chunk_text(" ".join(sentences))
-    assert len(passages) > 4
-    for passage in passages:
-        assert len(passage) <= MAX_PASSAGE_CHARS
-        assert 1 <= len(passage_sentences(passage)) <= 5
-    for first, second in itertools.pairwise(passages):
-        assert passage_sentences(first)[-1] == passage_sentences(second)[0]
-    covered = {s for p in passages for s in passage_sentences(p)}
-    assert covered == set(sentences)
+    passages = split_passages(" ".join(sentences))
+    assert len(passages) > 1
+    assert all(p.section == "" and len(p.text) <= MAX_PASSAGE_CHARS for p in passages)
+    assert [s for p in passages for s in passage_sentences(p.text)] == sentences
 
 
 def test_long_sentence_is_split() -> None:
-    passages = chunk_text("word " * 500)
+    passages = split_passages("word " * 500)
     assert len(passages) >= 3
-    assert all(len(p) <= MAX_PASSAGE_CHARS for p in passages)
+    assert all(len(p.text) <= MAX_PASSAGE_CHARS for p in passages)
 
 
 def test_document_id() -> None:
@@ -98,4 +149,8 @@ def test_shipped_document_set() -> None:
         assert 1024 <= path.stat().st_size <= 4096, path.name
     docs = load_directory(DOCS_DIR)
     assert len(docs) == len(files)
-    assert all(len(chunk_text(d["text"])) >= 2 for d in docs)
+    for doc in docs:
+        passages = split_passages(doc["text"])
+        assert len(passages) >= 5, doc["source"]
+        # every section of the shipped documents is found: no passage mixes two headings
+        assert all(p.section.count(" > ") == 1 for p in passages[1:]), doc["source"]

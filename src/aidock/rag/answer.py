@@ -1,16 +1,17 @@
-"""Answers built only from retrieved passages: extractive offline, or OpenAI chat."""
+"""Answers built only from retrieved passages: extractive offline, or an LLM's chat."""
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from aidock.rag.documents import passage_sentences
 from aidock.rag.embeddings import terms, tokenize
-from aidock.rag.openai_client import OpenAIClient
+from aidock.rag.llm import LLMClient
 from aidock.schemas.rag import Source
 
 NO_ANSWER = "No answer found in the ingested documents."
@@ -30,12 +31,22 @@ _LIST_MARKER = re.compile(r"^\s*[-*\u2022]\s+")
 _MIN_WORDS = 4
 
 
+SentenceEmbed = Callable[[list[str]], Sequence[Any]]
+# Weights of a sentence's score (chosen on bench/rag_questions.yaml, see bench/results/rag.md):
+# meaning (cosine with the question), share of the question's terms it contains, a penalty
+# per rank of its passage, a bonus for a number when the question asks for a quantity.
+W_MEANING, W_TERMS, W_RANK, W_QUANTITY, SHORT_PENALTY = 1.0, 0.5, 0.1, 0.2, 0.3
+# With meaning, below this score nothing in the passages answers: questions about the
+# documents score 0.35 and more, unrelated ones ("What is the capital of France?") 0.29 and
+# less with WordLlama on the bench's documents.
+MIN_SCORE = 0.32
+
+
 @dataclass(frozen=True)
 class _Candidate:
     rank: int
     position: int
     text: str
-    matched: frozenset[str]
     score: float
 
 
@@ -50,73 +61,64 @@ def question_terms(question: str) -> frozenset[str]:
     return frozenset(t for tok in kept for t in terms(tok))
 
 
-def _bigrams(seq: Sequence[str]) -> set[tuple[str, str]]:
-    return set(itertools.pairwise(seq))
-
-
-def _candidates(question: str, passages: Sequence[Source]) -> list[_Candidate]:
+def _candidates(
+    question: str, passages: Sequence[Source], embed: SentenceEmbed | None
+) -> list[_Candidate]:
     q_terms = question_terms(question)
-    if not q_terms:
-        return []
-    q_bigrams = _bigrams(terms(question))
     wants_quantity = _QUANTITY_QUESTION.search(question) is not None
-    sentences = [passage_sentences(p.text) for p in passages]
-    n = len(passages)
-    df: dict[str, int] = {}
-    for sents in sentences:
-        for t in q_terms & {t for s in sents for t in terms(s)}:
-            df[t] = df.get(t, 0) + 1
-    idf = {t: 1.0 + math.log((n + 1) / (df.get(t, 0) + 1)) for t in q_terms}
-
     seen: set[str] = set()
-    out: list[_Candidate] = []
-    for rank, (passage, sents) in enumerate(zip(passages, sentences, strict=True)):
-        for position, sentence in enumerate(sents):
+    found: list[tuple[int, int, str, str]] = []
+    for rank, passage in enumerate(passages):
+        for position, sentence in enumerate(passage_sentences(passage.text)):
             key = re.sub(r"\W+", " ", sentence.lower()).strip()
-            if key in seen:
-                continue  # overlapping passages repeat sentences
-            seen.add(key)
-            s_terms = terms(sentence)
-            matched = q_terms & set(s_terms)
-            if not matched:
-                continue
-            score = sum(idf[t] for t in matched)
-            score += 0.5 * len(q_bigrams & _bigrams(s_terms))
-            score += 0.5 * max(passage.score, 0.0)
-            if wants_quantity and _NUMBER.search(sentence):
-                score += 1.0
-            if len(sentence.split()) < _MIN_WORDS:  # headings and fragments
-                score *= 0.5
-            out.append(_Candidate(rank, position, sentence, frozenset(matched), score))
+            if key and key not in seen:
+                seen.add(key)
+                context = f"{passage.section}. {sentence}" if passage.section else sentence
+                found.append((rank, position, sentence, context))
+    if not found:
+        return []
+    meaning = [0.0] * len(found)
+    if embed is not None:
+        vectors = np.asarray(embed([question, *(c for *_, c in found)]), dtype=np.float32)
+        meaning = [float(v) for v in vectors[1:] @ vectors[0]]
+    out: list[_Candidate] = []
+    for (rank, position, sentence, _), similarity in zip(found, meaning, strict=True):
+        shared = len(q_terms & set(terms(sentence))) / max(1, len(q_terms))
+        if embed is None and not shared:
+            continue  # lexical only: a sentence without a question term is no answer
+        score = W_MEANING * similarity + W_TERMS * shared - W_RANK * rank
+        if wants_quantity and _NUMBER.search(sentence):
+            score += W_QUANTITY
+        if len(sentence.split()) < _MIN_WORDS:  # headings and fragments
+            score -= SHORT_PENALTY
+        out.append(_Candidate(rank, position, sentence, score))
     return out
 
 
-def extractive_answer(question: str, passages: Sequence[Source]) -> str:
-    """The 1-2 passage sentences that best match the question, in passage order.
+def extractive_answer(
+    question: str, passages: Sequence[Source], embed: SentenceEmbed | None = None
+) -> str:
+    """The passage sentence that best matches the question, with the next best sentence of
+    the same passage, in passage order.
 
-    Returns ``NO_ANSWER`` when no sentence shares a content term with the question.
+    A sentence scores by its meaning (cosine between ``embed`` vectors of the question and
+    of the sentence prefixed with its passage's section), the share of the question's terms
+    it contains, its passage's rank, and a number when the question asks for a quantity.
+    ``NO_ANSWER`` when the best score is below ``MIN_SCORE``; without ``embed`` only the
+    terms count, and ``NO_ANSWER`` when no sentence shares one with the question.
     """
-    candidates = _candidates(question, passages)
+    candidates = _candidates(question, passages, embed)
     if not candidates:
         return NO_ANSWER
     ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.position))
     best = ranked[0]
+    if embed is not None and best.score < MIN_SCORE:
+        return NO_ANSWER
     chosen = [best]
-    for cand in ranked[1:]:
-        if cand.rank != best.rank:
-            continue  # the second sentence must come from the same passage
-        adds_terms = not cand.matched <= best.matched
-        if (adds_terms and cand.score >= 0.75 * best.score) or cand.score >= 0.9 * best.score:
-            chosen.append(cand)
-            break
-    if len(chosen) == 1 and best.text.endswith(":"):
-        # "... the following periods:" -> also give the first item that follows
-        follow = passage_sentences(passages[best.rank].text)
-        if best.position + 1 < len(follow):
-            chosen.append(
-                _Candidate(best.rank, best.position + 1, follow[best.position + 1], best.matched, 0)
-            )
-    chosen.sort(key=lambda c: (c.rank, c.position))
+    second = next((c for c in ranked[1:] if c.rank == best.rank), None)
+    if second is not None:
+        chosen.append(second)
+    chosen.sort(key=lambda c: c.position)
     return " ".join(_LIST_MARKER.sub("", c.text) for c in chosen)
 
 
@@ -139,10 +141,9 @@ def build_messages(question: str, passages: Sequence[Source]) -> list[dict[str, 
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def openai_answer(
-    client: OpenAIClient, model: str, question: str, passages: Sequence[Source]
-) -> str:
-    """Chat-completion answer grounded in ``passages`` (``NO_ANSWER`` when there are none)."""
+def llm_answer(client: LLMClient, model: str, question: str, passages: Sequence[Source]) -> str:
+    """Chat-completion answer grounded in ``passages`` (``NO_ANSWER`` when there are none);
+    ``LLMError`` when the server fails."""
     if not passages:
         return NO_ANSWER
     return client.chat(build_messages(question, passages), model) or NO_ANSWER

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from aidock.api_docs import docs_blueprint
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
-from aidock.rag.answer import extractive_answer, openai_answer
+from aidock.rag.answer import extractive_answer, llm_answer
 from aidock.rag.config import RagConfig
-from aidock.rag.embeddings import make_embedder
-from aidock.rag.openai_client import OpenAIClient, OpenAIError
+from aidock.rag.embeddings import Embedder, make_embedder, sentence_embedder
+from aidock.rag.llm import LLMClient, LLMError
 from aidock.rag.openapi import build_openapi
 from aidock.rag.store import (
     CollectionNotFoundError,
@@ -33,6 +33,7 @@ from aidock.schemas.rag import (
     QueryRequest,
     QueryResponse,
     ReadyResponse,
+    ReindexResponse,
     valid_collection_name,
 )
 
@@ -60,11 +61,8 @@ class RagService:
         self.config = config
         self.store: RagStore | None = None
         self.error: str | None = None
-        self.chat: OpenAIClient | None = None
-        if config.openai_api_key:
-            self.chat = OpenAIClient(
-                config.openai_api_key, config.openai_base_url, timeout=config.openai_timeout
-            )
+        self.scorer: Embedder | None = None
+        self.chat: LLMClient | None = LLMClient.from_config(config) if config.uses_llm else None
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._started_pid: int | None = None
@@ -88,6 +86,7 @@ class RagService:
         """Open the Chroma store and load the embedder (blocking), then flip ``ready``."""
         try:
             embedder = make_embedder(self.config)
+            self.scorer = sentence_embedder(embedder)
             self.store = RagStore(self.config.data_dir, embedder)
             self.error = None
         except Exception as exc:
@@ -203,10 +202,28 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
             raise ApiProblem(422, f"{exc.field}: {exc}", exc.field) from exc
         except EmbedderMismatchError as exc:
             raise ApiProblem(409, str(exc), "collection") from exc
-        except OpenAIError as exc:
+        except LLMError as exc:
             raise ApiProblem(502, str(exc)) from exc
         body = IngestResponse(collection=name, documents=docs, passages=passages)
         return jsonify(body.model_dump()), 201
+
+    @app.post("/v1/collections/<name>/reindex")
+    def reindex(name: str) -> Response:
+        _check_name(name)
+        store = service.require_store()
+        try:
+            passages, previous = store.reindex(name)
+        except CollectionNotFoundError as exc:
+            raise ApiProblem(404, str(exc), "collection") from exc
+        except LLMError as exc:
+            raise ApiProblem(502, str(exc)) from exc
+        body = ReindexResponse(
+            collection=name,
+            passages=passages,
+            embedder=store.embedder.embedder_id,
+            previous_embedder=previous,
+        )
+        return jsonify(body.model_dump())
 
     @app.post("/v1/collections/<name>/query")
     def query(name: str) -> Response:
@@ -215,20 +232,27 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
         store = service.require_store()
         top_k = req.top_k or config.top_k
         try:
-            hits = store.query(name, req.question, top_k)
-            if service.chat is not None:
-                answer = openai_answer(service.chat, config.openai_chat_model, req.question, hits)
-                mode = "openai"
-            else:
-                answer = extractive_answer(req.question, hits)
-                mode = "offline"
+            hits = store.query(name, req.question, top_k, config.retrieval)
         except CollectionNotFoundError as exc:
             raise ApiProblem(404, str(exc), "collection") from exc
         except EmbedderMismatchError as exc:
             raise ApiProblem(409, str(exc), "collection") from exc
-        except OpenAIError as exc:
+        except LLMError as exc:  # RAG_EMBEDDER=openai: no retrieval without the server
             raise ApiProblem(502, str(exc)) from exc
-        body = QueryResponse(answer=answer, sources=hits, mode=mode, collection=name)
+        warning = None
+        if service.chat is not None:
+            try:
+                answer = llm_answer(service.chat, config.openai_chat_model, req.question, hits)
+                body = QueryResponse(answer=answer, sources=hits, mode="openai", collection=name)
+                return jsonify(body.model_dump())
+            except LLMError as exc:
+                log.warning("answering offline: %s", exc)
+                warning = f"{exc}; this is the offline extractive answer"
+        scorer = service.scorer
+        answer = extractive_answer(req.question, hits, scorer.embed_query if scorer else None)
+        body = QueryResponse(
+            answer=answer, sources=hits, mode="offline", collection=name, warning=warning
+        )
         return jsonify(body.model_dump())
 
     if init == "background":

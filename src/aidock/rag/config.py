@@ -1,9 +1,14 @@
 """RAG service configuration, read from the environment (pydantic-settings).
 
-``RAG_DATA_DIR``, ``RAG_MAX_BODY_BYTES``, ``RAG_DEFAULT_COLLECTION`` and ``RAG_TOP_K``; the
-OpenAI settings keep the names OpenAI's own tools read: ``OPENAI_API_KEY`` (or a file holding
-it, ``OPENAI_API_KEY_FILE``), ``OPENAI_BASE_URL``, ``OPENAI_EMBEDDING_MODEL``,
-``OPENAI_CHAT_MODEL`` and ``OPENAI_TIMEOUT``. Arguments win over the environment.
+``RAG_DATA_DIR``, ``RAG_MAX_BODY_BYTES``, ``RAG_DEFAULT_COLLECTION``, ``RAG_TOP_K``,
+``RAG_EMBEDDER`` (``wordllama``, the offline default; ``hashing``; ``openai``: the server's
+``/embeddings``) and ``RAG_RETRIEVAL`` (``dense`` or ``hybrid``: dense + BM25). The LLM
+settings keep the names OpenAI's own tools read: ``OPENAI_BASE_URL`` (any OpenAI-compatible
+server: vLLM, llama.cpp's server, Ollama), ``OPENAI_API_KEY`` (or a file holding it,
+``OPENAI_API_KEY_FILE``; optional, on-prem servers often have none),
+``OPENAI_EMBEDDING_MODEL``, ``OPENAI_CHAT_MODEL`` and ``OPENAI_TIMEOUT``. The LLM answers
+when a base URL or a key is set; without either the service is offline. Arguments win over
+the environment.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,14 +44,16 @@ class RagConfig(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     default_collection: str = "docs"
     top_k: int = Field(default=3, ge=1, le=20)
+    embedder: Literal["wordllama", "hashing", "openai"] = "wordllama"
+    retrieval: Literal["dense", "hybrid"] = "dense"
     openai_api_key_file: Path | None = Field(
         default=None, validation_alias=_openai("openai_api_key_file"), repr=False
     )
     openai_api_key: str | None = Field(
         default=None, validation_alias=_openai("openai_api_key"), repr=False
     )
-    openai_base_url: str = Field(
-        default=DEFAULT_OPENAI_BASE_URL, validation_alias=_openai("openai_base_url")
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=_openai("openai_base_url")
     )
     openai_embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL, validation_alias=_openai("openai_embedding_model")
@@ -54,6 +62,9 @@ class RagConfig(BaseSettings):
         default=DEFAULT_CHAT_MODEL, validation_alias=_openai("openai_chat_model")
     )
     openai_timeout: float = Field(default=30.0, gt=0, validation_alias=_openai("openai_timeout"))
+    openai_max_retries: int = Field(
+        default=1, ge=0, le=5, validation_alias=_openai("openai_max_retries")
+    )
 
     @field_validator("openai_api_key")
     @classmethod
@@ -64,9 +75,14 @@ class RagConfig(BaseSettings):
         return read_key_file(info.data.get("openai_api_key_file"))
 
     @property
-    def uses_openai(self) -> bool:
-        """True when an OpenAI key is configured."""
-        return bool(self.openai_api_key)
+    def uses_llm(self) -> bool:
+        """True when answers come from an LLM server (a base URL or a key is configured)."""
+        return bool(self.openai_base_url or self.openai_api_key)
+
+    @property
+    def llm_base_url(self) -> str:
+        """The configured base URL, else OpenAI's."""
+        return self.openai_base_url or DEFAULT_OPENAI_BASE_URL
 
     @classmethod
     def from_env(cls) -> RagConfig:

@@ -1,4 +1,14 @@
-"""Embedding functions: an offline hashing embedder and an OpenAI-backed one."""
+"""Embedding functions: WordLlama (offline default), feature hashing, an LLM server's.
+
+Offline candidates considered for the default (issue 13, numbers in bench/results/rag.md):
+``wordllama`` 0.4.0.post1 (static token embeddings distilled from an LLM's codebook, 256
+dimensions, its 16 MB safetensors weights and tokenizer inside the wheel, numpy-only
+inference in well under a millisecond per query) was chosen; ``model2vec``, ``fastembed``
+and sentence-transformers were not, because they fetch their weights from a hub at run
+time (which fails at an air-gapped site) and the last two bring onnxruntime or torch.
+The hashing embedder stays as a selectable, dependency-free fallback
+(``RAG_EMBEDDER=hashing``) and as the bench's lexical baseline.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +17,19 @@ import itertools
 import math
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from aidock.rag.config import RagConfig, read_api_key
-from aidock.rag.openai_client import OpenAIClient
+from aidock.rag.config import DEFAULT_OPENAI_BASE_URL, RagConfig, read_api_key
+from aidock.rag.llm import LLMClient
 
 HASH_DIM = 1024
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -146,11 +159,71 @@ class HashingEmbedder(Embedder):
         return HashingEmbedder(int(config.get("dim", HASH_DIM)))
 
 
+WORDLLAMA_CONFIG = "l2_supercat"
+WORDLLAMA_DIM = 256
+_WORDLLAMA_LOCK = threading.Lock()
+_WORDLLAMA_MODELS: dict[tuple[str, int], Any] = {}
+
+
+def load_wordllama(config: str = WORDLLAMA_CONFIG, dim: int = WORDLLAMA_DIM) -> Any:
+    """The WordLlama model from the files inside the installed wheel, loaded once.
+
+    Downloads are disabled. ``cache_dir`` is the package folder itself: 0.4.0.post1 looks
+    for its tokenizer in ``<package>/tokenizer/`` but ships it in ``<package>/tokenizers/``,
+    which is where its cache lookup (``<cache_dir>/tokenizers/``) finds it. Nothing is
+    written there.
+    """
+    import wordllama  # noqa: PLC0415  numpy-only, but 20 MB of weights: load on demand
+
+    key = (config, dim)
+    with _WORDLLAMA_LOCK:
+        if key not in _WORDLLAMA_MODELS:
+            _WORDLLAMA_MODELS[key] = wordllama.WordLlama.load(
+                config=config,
+                dim=dim,
+                disable_download=True,
+                cache_dir=Path(wordllama.__file__).parent,
+            )
+        return _WORDLLAMA_MODELS[key]
+
+
+@register_embedding_function
+class WordLlamaEmbedder(Embedder):
+    """Offline WordLlama embeddings (weights from the wheel, never downloaded)."""
+
+    def __init__(self, config: str = WORDLLAMA_CONFIG, dim: int = WORDLLAMA_DIM) -> None:
+        self.config = config
+        self.dim = dim
+        self.version = metadata.version("wordllama")
+        self.model = load_wordllama(config, dim)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        vectors = self.model.embed(list(input), norm=True)
+        return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    @property
+    def embedder_id(self) -> str:
+        return f"wordllama-{self.version}:{self.config}-{self.dim}"
+
+    @staticmethod
+    def name() -> str:
+        return "aidock-wordllama"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"config": self.config, "dim": self.dim}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> WordLlamaEmbedder:
+        return WordLlamaEmbedder(
+            str(config.get("config", WORDLLAMA_CONFIG)), int(config.get("dim", WORDLLAMA_DIM))
+        )
+
+
 @register_embedding_function
 class OpenAIEmbedder(Embedder):
     """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint."""
 
-    def __init__(self, client: OpenAIClient, model: str) -> None:
+    def __init__(self, client: LLMClient, model: str) -> None:
         self.client = client
         self.model = model
 
@@ -170,16 +243,22 @@ class OpenAIEmbedder(Embedder):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> OpenAIEmbedder:
-        key = read_api_key(os.environ) or ""
-        client = OpenAIClient(api_key=key, base_url=str(config["base_url"]))
+        client = LLMClient(
+            str(config.get("base_url", DEFAULT_OPENAI_BASE_URL)), read_api_key(os.environ)
+        )
         return OpenAIEmbedder(client, str(config["model"]))
 
 
 def make_embedder(config: RagConfig) -> Embedder:
-    """OpenAI embeddings when a key is configured, else the offline hashing embedder."""
-    if config.openai_api_key:
-        client = OpenAIClient(
-            config.openai_api_key, config.openai_base_url, timeout=config.openai_timeout
-        )
-        return OpenAIEmbedder(client, config.openai_embedding_model)
-    return HashingEmbedder()
+    """The embedder ``RAG_EMBEDDER`` names (``wordllama`` unless told otherwise)."""
+    if config.embedder == "openai":
+        return OpenAIEmbedder(LLMClient.from_config(config), config.openai_embedding_model)
+    if config.embedder == "hashing":
+        return HashingEmbedder()
+    return WordLlamaEmbedder()
+
+
+def sentence_embedder(embedder: Embedder) -> Embedder:
+    """A local embedder for scoring answer sentences: ``embedder`` itself unless it calls a
+    server (then WordLlama: no network round trip per question for the offline answer)."""
+    return WordLlamaEmbedder() if isinstance(embedder, OpenAIEmbedder) else embedder

@@ -22,6 +22,7 @@ from aidock.schemas.rag import (
     QueryRequest,
     QueryResponse,
     ReadyResponse,
+    ReindexResponse,
     collection_name_schema,
 )
 
@@ -42,7 +43,14 @@ def build_openapi(version: str = "0.1.0", max_body_bytes: int | None = None) -> 
     """OpenAPI 3.1 description of the service, schemas from the pydantic models."""
     schemas = component_schemas(
         inputs=[IngestRequest, QueryRequest],
-        outputs=[IngestResponse, QueryResponse, CollectionList, HealthResponse, ReadyResponse],
+        outputs=[
+            IngestResponse,
+            QueryResponse,
+            ReindexResponse,
+            CollectionList,
+            HealthResponse,
+            ReadyResponse,
+        ],
     )
     name_param = {
         "name": "name",
@@ -93,7 +101,7 @@ def build_openapi(version: str = "0.1.0", max_body_bytes: int | None = None) -> 
                 {"201": answer("Ingested", "IngestResponse")},
                 {
                     **bad_input,
-                    409: "Collection built with another embedder",
+                    409: "Collection built with another embedder (reindex it)",
                     502: "Embedding service failed",
                     **NOT_READY,
                 },
@@ -108,11 +116,25 @@ def build_openapi(version: str = "0.1.0", max_body_bytes: int | None = None) -> 
                 {
                     **bad_input,
                     404: "Unknown collection",
-                    409: "Collection built with another embedder",
-                    502: "Embedding or chat service failed",
+                    409: "Collection built with another embedder (reindex it)",
+                    502: "The embedding server failed (an LLM chat failure is answered "
+                    "offline with a warning instead)",
                     **NOT_READY,
                 },
                 "QueryRequest",
+            ),
+        },
+        "/v1/collections/{name}/reindex": {
+            "parameters": [name_param],
+            "post": _op(
+                "Re-embed a collection's passages with the service's embedder",
+                {"200": answer("Reindexed", "ReindexResponse")},
+                {
+                    404: "Unknown collection",
+                    422: "Invalid collection name",
+                    502: "Embedding service failed",
+                    **NOT_READY,
+                },
             ),
         },
     }

@@ -1,13 +1,21 @@
-"""Persistent Chroma store of passages, always embedded by our own embedder."""
+"""Persistent Chroma store of passages, always embedded by our own embedder.
+
+Every collection records the embedder that built it (name and version, collection metadata
+``aidock_embedder``); a query or ingest with another embedder is refused
+(``EmbedderMismatchError``) until ``reindex`` re-embeds the stored passages, so an upgrade
+never mixes vectors of two models. Retrieval is dense (Chroma's HNSW, cosine) or hybrid:
+dense and BM25 rankings fused (``aidock.rag.retrieval``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, Literal, cast
 
 import chromadb
 from chromadb.api.models.Collection import Collection
@@ -15,8 +23,9 @@ from chromadb.api.types import Metadata, Where
 from chromadb.config import Settings
 from chromadb.errors import NotFoundError
 
-from aidock.rag.documents import chunk_text, document_id
+from aidock.rag.documents import document_id, split_passages
 from aidock.rag.embeddings import Embedder
+from aidock.rag.retrieval import LexicalCache, LexicalIndex, reciprocal_rank_fusion
 from aidock.schemas.rag import CollectionInfo, DocumentIn, Source
 
 log = logging.getLogger(__name__)
@@ -24,6 +33,15 @@ log = logging.getLogger(__name__)
 Scalar = str | int | float | bool
 
 EMBEDDER_KEY = "aidock_embedder"
+Retrieval = Literal["dense", "hybrid"]
+# Dense candidates fused with the BM25 ranking in hybrid retrieval (at least top_k).
+HYBRID_CANDIDATES = 20
+
+
+def indexed_text(text: str, meta: dict[str, Any] | None) -> str:
+    """What is embedded and searched for a stored passage: its section, then its text."""
+    section = (meta or {}).get("section")
+    return f"{section}\n{text}" if section else text
 
 
 class StoreError(Exception):
@@ -45,9 +63,11 @@ class EmbedderMismatchError(StoreError):
         built = repr(built_with) if built_with else "an unknown embedder"
         super().__init__(
             f"collection {name!r} was built with embedder {built} but this service uses "
-            f"{current!r}; use another collection or run the service with the matching "
-            "embedding configuration"
+            f"{current!r}; rebuild it with `aidock worker rag reindex --collection {name}` "
+            "(or run the service with the embedder that built it, RAG_EMBEDDER)"
         )
+        self.built_with = built_with
+        self.current = current
 
 
 class DuplicateDocumentError(StoreError):
@@ -69,6 +89,12 @@ class RagStore:
             settings=Settings(anonymized_telemetry=False, allow_reset=False),
         )
         self._write_lock = threading.Lock()
+        self._lexical = LexicalCache()
+        self._versions: dict[str, int] = {}
+
+    def _changed(self, name: str) -> None:
+        self._versions[name] = self._versions.get(name, 0) + 1
+        self._lexical.drop(name)
 
     # -- collections -------------------------------------------------------------------
     def count_collections(self) -> int:
@@ -91,10 +117,7 @@ class RagStore:
         return sorted(infos, key=lambda info: info.name)
 
     def _get(self, name: str) -> Collection:
-        try:
-            col = self.client.get_collection(name, embedding_function=None)
-        except NotFoundError as exc:
-            raise CollectionNotFoundError(name) from exc
+        col = self._get_any(name)
         built_with = (col.metadata or {}).get(EMBEDDER_KEY)
         if built_with != self.embedder.embedder_id:
             raise EmbedderMismatchError(
@@ -102,25 +125,35 @@ class RagStore:
             )
         return col
 
-    def _get_or_create(self, name: str) -> Collection:
+    def _get_any(self, name: str) -> Collection:
         try:
-            return self._get(name)
-        except CollectionNotFoundError:
-            pass
-        self.client.get_or_create_collection(
+            return self.client.get_collection(name, embedding_function=None)
+        except NotFoundError as exc:
+            raise CollectionNotFoundError(name) from exc
+
+    def _create(self, name: str) -> Collection:
+        return self.client.get_or_create_collection(
             name,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={EMBEDDER_KEY: self.embedder.embedder_id},
             embedding_function=self.embedder,
         )
+
+    def _get_or_create(self, name: str) -> Collection:
+        try:
+            return self._get(name)
+        except CollectionNotFoundError:
+            pass
+        self._create(name)
         return self._get(name)
 
     # -- ingest / query ----------------------------------------------------------------
     def ingest(self, name: str, documents: Sequence[DocumentIn]) -> tuple[int, int]:
-        """Chunk, embed and upsert ``documents``; return (documents, passages).
+        """Split, embed and upsert ``documents``; return (documents, passages).
 
-        Passage ids are ``<document id>#<n>``, so re-ingesting a document replaces its
-        passages (stale ones of a shorter new version are deleted).
+        Passages follow the documents' structure (``split_passages``); their ids are
+        ``<document id>#<n>``, so re-ingesting a document replaces its passages (stale ones
+        of a shorter new version are deleted).
         """
         by_id: dict[str, DocumentIn] = {}
         for index, doc in enumerate(documents):
@@ -132,18 +165,22 @@ class RagStore:
 
         ids: list[str] = []
         texts: list[str] = []
+        indexed: list[str] = []
         metadatas: list[Metadata] = []
         for doc_id, doc in by_id.items():
-            for n, passage in enumerate(chunk_text(doc.text)):
+            for n, passage in enumerate(split_passages(doc.text)):
                 meta: dict[str, Scalar] = {**doc.metadata, "document_id": doc_id, "chunk": n}
                 if doc.source is not None:
                     meta["source"] = doc.source
+                if passage.section:
+                    meta["section"] = passage.section
                 ids.append(f"{doc_id}#{n}")
-                texts.append(passage)
+                texts.append(passage.text)
+                indexed.append(passage.indexed_text)
                 metadatas.append(meta)
         with contextlib.suppress(CollectionNotFoundError):
             self._get(name)  # fail fast on an embedder mismatch, before embedding anything
-        embeddings = self.embedder(texts)
+        embeddings = self.embedder(indexed)
 
         with self._write_lock:
             col = self._get_or_create(name)
@@ -161,36 +198,112 @@ class RagStore:
             stale = sorted(set(existing) - set(ids))
             if stale:
                 col.delete(ids=stale)
+            self._changed(name)
         log.info("ingested %d documents (%d passages) into %s", len(by_id), len(ids), name)
         return len(by_id), len(ids)
 
-    def query(self, name: str, question: str, top_k: int) -> list[Source]:
-        """The ``top_k`` passages nearest to ``question``, best first."""
+    def reindex(self, name: str) -> tuple[int, str | None]:
+        """Re-embed every stored passage of ``name`` with this store's embedder.
+
+        The passages go into a new collection that replaces the old one once complete
+        (a failure leaves the old one as it was). Returns (passages, previous embedder).
+        """
+        with self._write_lock:
+            old = self._get_any(name)
+            previous = (old.metadata or {}).get(EMBEDDER_KEY)
+            stored = old.get(include=["documents", "metadatas"])
+            ids = list(stored["ids"])
+            texts = [t or "" for t in (stored["documents"] or [])]
+            metas = list(stored["metadatas"] or [])
+            embeddings = self.embedder(
+                [indexed_text(t, dict(m or {})) for t, m in zip(texts, metas, strict=True)]
+            )
+            temp = f"reindex-{uuid.uuid4().hex[:16]}"
+            new = self._create(temp)
+            try:
+                batch = max(1, int(self.client.get_max_batch_size()))
+                for start in range(0, len(ids), batch):
+                    end = start + batch
+                    new.upsert(
+                        ids=ids[start:end],
+                        embeddings=embeddings[start:end],
+                        documents=texts[start:end],
+                        metadatas=metas[start:end],  # type: ignore[arg-type]
+                    )
+            except Exception:
+                self.client.delete_collection(temp)
+                raise
+            self.client.delete_collection(name)
+            new.modify(name=name)
+            self._changed(name)
+        log.info(
+            "reindexed %s: %d passages, %s -> %s",
+            *(name, len(ids), previous, self.embedder.embedder_id),
+        )
+        return len(ids), str(previous) if previous is not None else None
+
+    def _lexical_index(self, name: str, col: Collection) -> LexicalIndex:
+        version = (self._versions.get(name, 0), col.count())
+        index = self._lexical.get(name, version)
+        if index is None:
+            stored = col.get(include=["documents", "metadatas"])
+            texts = [
+                indexed_text(t or "", dict(m or {}))
+                for t, m in zip(stored["documents"] or [], stored["metadatas"] or [], strict=True)
+            ]
+            index = LexicalIndex.build(stored["ids"], texts)
+            self._lexical.put(name, version, index)
+        return index
+
+    def query(
+        self, name: str, question: str, top_k: int, retrieval: Retrieval = "dense"
+    ) -> list[Source]:
+        """The ``top_k`` best passages for ``question``, best first.
+
+        ``dense``: nearest by cosine (score = cosine similarity). ``hybrid``: the dense
+        ranking of ``HYBRID_CANDIDATES`` passages fused with the BM25 ranking (score = the
+        normalised fused score).
+        """
         col = self._get(name)
         count = col.count()
         if count == 0:
             return []
-        query_embedding = self.embedder.embed_query([question])
+        wanted = top_k if retrieval == "dense" else max(top_k, HYBRID_CANDIDATES)
         result = col.query(
-            query_embeddings=query_embedding,
-            n_results=min(top_k, count),
+            query_embeddings=self.embedder.embed_query([question]),
+            n_results=min(wanted, count),
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
         docs = (result["documents"] or [[]])[0]
         metas = (result["metadatas"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
-        hits = []
-        for pid, text, meta, distance in zip(ids, docs, metas, distances, strict=True):
-            meta = meta or {}
-            source = meta.get("source")
-            hits.append(
-                Source(
-                    id=pid,
-                    document_id=str(meta.get("document_id", pid.rsplit("#", 1)[0])),
-                    source=str(source) if source is not None else None,
-                    text=text or "",
-                    score=round(1.0 - float(distance), 6),
-                )
-            )
-        return hits
+        found = {
+            pid: (text or "", dict(meta or {}))
+            for pid, text, meta in zip(ids, docs, metas, strict=True)
+        }
+        if retrieval == "dense":
+            scored = [(p, round(1.0 - float(d), 6)) for p, d in zip(ids, distances, strict=True)]
+        else:
+            lexical = self._lexical_index(name, col).search(question, wanted)
+            scored = reciprocal_rank_fusion([ids, lexical])[:top_k]
+            missing = [pid for pid, _ in scored if pid not in found]
+            if missing:
+                extra = col.get(ids=missing, include=["documents", "metadatas"])
+                for pid, text, meta in zip(
+                    extra["ids"], extra["documents"] or [], extra["metadatas"] or [], strict=True
+                ):
+                    found[pid] = (text or "", dict(meta or {}))
+        return [_source(pid, *found[pid], score) for pid, score in scored[:top_k]]
+
+
+def _source(pid: str, text: str, meta: dict[str, Any], score: float) -> Source:
+    source, section = meta.get("source"), meta.get("section")
+    return Source(
+        id=pid,
+        document_id=str(meta.get("document_id", pid.rsplit("#", 1)[0])),
+        source=str(source) if source is not None else None,
+        text=text,
+        score=score,
+        section=str(section) if section is not None else None,
+    )

@@ -120,6 +120,9 @@ class Source(BaseModel):
     source: str | None
     text: str
     score: float
+    section: str | None = Field(
+        default=None, description='Where the passage sits: "Title > Section heading".'
+    )
 
 
 class QueryResponse(BaseModel):
@@ -127,8 +130,24 @@ class QueryResponse(BaseModel):
 
     answer: str
     sources: list[Source]
-    mode: Literal["offline", "openai"]
+    mode: Literal["offline", "openai"] = Field(
+        description="openai: the LLM server answered; offline: the extractive answer."
+    )
     collection: str
+    warning: str | None = Field(
+        default=None,
+        description="Why the answer is offline although an LLM server is configured "
+        "(its error or timeout).",
+    )
+
+
+class ReindexResponse(BaseModel):
+    """Result of ``POST /v1/collections/<name>/reindex``."""
+
+    collection: str
+    passages: int
+    embedder: str = Field(description="The embedder that built the collection now.")
+    previous_embedder: str | None = Field(description="The one that had built it.")
 
 
 class CollectionInfo(BaseModel):

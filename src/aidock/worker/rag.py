@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aidock.cli import EXIT_OK, EXIT_USAGE, add_group, int_range, positive_float, run_client
-from aidock.client.http import ApiClient
+from aidock.client.http import ApiClient, ApiError
 from aidock.rag.documents import IngestDocument, load_directory
 
 DEFAULT_URL = "http://127.0.0.1:5001"
@@ -42,6 +42,10 @@ class RagClient:
         """POST one batch of documents (ingest is an idempotent upsert)."""
         payload = {"documents": list(documents)}
         return self.api.post_json(self._path(collection, "documents"), payload, idempotent=True)
+
+    def reindex(self, collection: str = "docs") -> Any:
+        """POST a reindex: the service re-embeds the collection with its embedder."""
+        return self.api.post_json(self._path(collection, "reindex"), {}, idempotent=True)
 
     def collections(self) -> Any:
         """GET the collections and their passage counts."""
@@ -116,13 +120,37 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         client = _client(args)
         docs = passages = 0
         for batch in batches(documents):
-            body = client.ingest(batch, args.collection)
+            try:
+                body = client.ingest(batch, args.collection)
+            except ApiError as exc:
+                if not (args.reindex and exc.status == 409):
+                    raise
+                _reindex(client, args)  # built with another embedder: rebuild, then retry
+                body = client.ingest(batch, args.collection)
             docs += int(body["documents"])
             passages += int(body["passages"])
         print(
             f"ingested {docs} documents ({passages} passages) into collection "
             f"{args.collection!r} at {args.url}"
         )
+        return EXIT_OK
+
+    return run_client("RAG AI", args.url, call)
+
+
+def _reindex(client: RagClient, args: argparse.Namespace) -> None:
+    body = client.reindex(args.collection)
+    print(
+        f"reindexed collection {body['collection']!r} at {args.url}: {body['passages']} "
+        f"passages, embedder {body.get('previous_embedder')} -> {body['embedder']}"
+    )
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Handler of ``aidock worker rag reindex``."""
+
+    def call() -> int:
+        _reindex(_client(args), args)
         return EXIT_OK
 
     return run_client("RAG AI", args.url, call)
@@ -147,7 +175,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``rag ask`` and ``rag ingest`` to the ``worker`` group."""
+    """Add ``rag ask``, ``rag ingest`` and ``rag reindex`` to the ``worker`` group."""
     _, sub = add_group(
         subparsers,
         "rag",
@@ -173,5 +201,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "path). Re-ingesting replaces a document's passages instead of duplicating them.",
     )
     ingest.add_argument("directory", metavar="DIR", help="directory of .txt/.md files")
+    ingest.add_argument(
+        "--reindex",
+        action="store_true",
+        help="if the collection was built with another embedder (HTTP 409), reindex it first",
+    )
     _common(ingest)
     ingest.set_defaults(handler=cmd_ingest)
+
+    reindex = sub.add_parser(
+        "reindex",
+        help="rebuild a collection with the service's current embedder",
+        description="Re-embed every stored passage of a collection with the embedder the "
+        "service runs now (after an upgrade or a change of RAG_EMBEDDER, queries are refused "
+        "with HTTP 409 until this is done). The new vectors replace the old ones only once "
+        "all are computed.",
+    )
+    _common(reindex)
+    reindex.set_defaults(handler=cmd_reindex)
