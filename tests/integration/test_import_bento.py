@@ -257,14 +257,21 @@ def test_endpoint_answers_in_its_schema_under_its_name(
 
 
 def test_reimport_changes_nothing(
-    deployed: subprocess.CompletedProcess[str], archive: Path
+    deployed: subprocess.CompletedProcess[str], archive: Path, docker_client: docker.DockerClient
 ) -> None:
+    # What the import's prune of untagged aidock images would find, named if the run changes.
+    dangling = [
+        (image.short_id, image.attrs.get("Created"), image.labels.get("ai.aidock.build-hash"))
+        for image in docker_client.images.list(
+            filters={"dangling": True, "label": "ai.aidock.build-hash"}
+        )
+    ]
     result = playbook(
         PLAYBOOK, "-e", f"bento_archive={archive}", "-e", f"bento_ai_name={AI_NAME}",
         "-e", "bento_deploy=true", "-e", f"bento_port={PORT}",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
-    assert recap(result.stdout)["changed"] == 0, result.stdout[-6000:]
+    assert recap(result.stdout)["changed"] == 0, (dangling, result.stdout[-6000:])
 
 
 # --- Bad archives: the playbook fails before anything is built or started --------------------

@@ -152,6 +152,16 @@ def test_conflicting_duplicate_ids_rejected(client: FlaskClient) -> None:
     assert "duplicate document id 'same'" in resp.json["error"]
 
 
+def test_text_without_words_is_refused_naming_it(client: FlaskClient) -> None:
+    # Found by the fuzz test: control characters and lone surrogates split into no passage.
+    text = "\u0016\ud944\udeb4\u00c3\ud8fe\udc44"
+    docs = [{"id": "ok", "text": "A real sentence."}, {"id": "noise", "text": text}]
+    resp = client.post(INGEST, json={"documents": docs})
+    assert resp.status_code == 422, resp.json
+    assert resp.json["field"] == "documents.1.text"
+    assert client.get("/v1/collections").json["collections"] == []  # nothing half-ingested
+
+
 def test_list_collections(ingested: FlaskClient) -> None:
     ingested.post(
         "/v1/collections/other.set_1/documents", json={"documents": [{"text": "Hello there."}]}

@@ -251,6 +251,17 @@ def test_other_embedder_is_refused_until_reindexed(
     assert collections[0]["embedder"].startswith("wordllama-")
 
 
+def test_reindex_with_the_same_embedder_leaves_the_collection(serve_rag: Any) -> None:
+    url = serve_rag(embedder="hashing")
+    assert ingest(url, [{"text": "Invoices are retained for ten years."}]).status_code == 201
+    before = requests.get(url + "/v1/collections", timeout=TIMEOUT).json()["collections"]
+    resp = requests.post(url + "/v1/collections/docs/reindex", json={}, timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    after = requests.get(url + "/v1/collections", timeout=TIMEOUT).json()["collections"]
+    assert after == before
+    assert "ten years" in ask(url, "How long are invoices retained?").json()["answer"]
+
+
 def test_reindex_of_an_unknown_collection_is_404(serve_rag: Any) -> None:
     url = serve_rag()
     resp = requests.post(url + "/v1/collections/nothing/reindex", json={}, timeout=TIMEOUT)
