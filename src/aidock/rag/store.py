@@ -84,14 +84,6 @@ class DuplicateDocumentError(DocumentError):
         self.field = f"documents.{index}.id"
 
 
-class NothingToIndexError(DocumentError):
-    """A document's text holds no passage to index (only control characters, say)."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__("the text holds nothing to index (no words)")
-        self.field = f"documents.{index}.text"
-
-
 class RagStore:
     """Collections of passages in a ``chromadb.PersistentClient``."""
 
@@ -177,9 +169,7 @@ class RagStore:
             if previous is not None and previous != doc:
                 raise DuplicateDocumentError(index, doc_id)
             by_id[doc_id] = doc
-            split[doc_id] = split_passages(doc.text)
-            if not split[doc_id]:
-                raise NothingToIndexError(index)
+            split[doc_id] = split_passages(doc.text)  # never empty: the text is not blank
 
         ids: list[str] = []
         texts: list[str] = []
