@@ -21,7 +21,7 @@ from aidock.rag.llm import LLMClient, LLMError
 from aidock.rag.openapi import build_openapi
 from aidock.rag.store import (
     CollectionNotFoundError,
-    DocumentError,
+    DuplicateDocumentError,
     EmbedderMismatchError,
     RagStore,
 )
@@ -198,7 +198,7 @@ def create_app(config: RagConfig | None = None, *, init: InitMode = "background"
         store = service.require_store()
         try:
             docs, passages = store.ingest(name, req.documents)
-        except DocumentError as exc:
+        except DuplicateDocumentError as exc:
             raise ApiProblem(422, f"{exc.field}: {exc}", exc.field) from exc
         except EmbedderMismatchError as exc:
             raise ApiProblem(409, str(exc), "collection") from exc

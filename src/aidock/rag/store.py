@@ -70,13 +70,7 @@ class EmbedderMismatchError(StoreError):
         self.current = current
 
 
-class DocumentError(StoreError):
-    """A document of the request cannot be ingested; ``field`` names it (a 422)."""
-
-    field: str
-
-
-class DuplicateDocumentError(DocumentError):
+class DuplicateDocumentError(StoreError):
     """Two different documents of one request have the same id."""
 
     def __init__(self, index: int, doc_id: str) -> None:
