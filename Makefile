@@ -16,7 +16,8 @@ AGENT_PROJECT ?= /opt/aidock/stacks/agent
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help up deploy ingest ask batch test lint unit integration tools molecule bench down clean lock venv
+.PHONY: help up deploy ingest ask batch test lint unit integration integration-shared \
+  integration-exclusive tools molecule molecule-site molecule-roles bench down clean lock venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,7 +52,17 @@ batch: ## Worker -> agent -> AI: extract data/letters with an AI started on dema
 	  --version $(BATCH_VERSION) --input /input --output /output/$(BATCH_AI).jsonl
 	@echo "results: $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl"; head -n 2 $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl
 
-test: lint unit deploy integration molecule ## Lint gate, unit, integration (real stack) and molecule tests
+# What `make test` runs side by side: the integration tests against this host's stack and the
+# molecule scenarios, each on its own docker-in-docker hosts (site alone in one lane: it is the
+# longest). Then, alone, the tests that restart this host's dockerd: a restart would cut the
+# other lanes' Docker connections. make's --output-sync prints each lane's output as one block
+# when it ends. MOLECULE_LANES=... runs fewer (e.g. without site while another run uses it).
+MOLECULE_LANES ?= molecule-site molecule-roles
+ROLE_SCENARIOS := base_image docker_engine registry ai
+
+test: lint unit deploy ## Lint gate, unit, integration (real stack) and molecule tests
+	$(MAKE) --no-print-directory -j --output-sync=target integration-shared $(MOLECULE_LANES)
+	$(MAKE) --no-print-directory integration-exclusive
 
 lint: venv ## ansible-lint, yamllint, hadolint, ruff
 	$(BIN)/ruff check .
@@ -59,11 +70,17 @@ lint: venv ## ansible-lint, yamllint, hadolint, ruff
 	$(BIN)/ansible-lint
 	find images -name Dockerfile -print0 | xargs -0 $(BIN)/hadolint
 
-unit: venv ## Unit tests (no Docker)
-	$(BIN)/pytest tests/unit -q
+unit: venv ## Unit tests (no Docker), on every core
+	$(BIN)/pytest tests/unit -q -n auto
 
 integration: venv tools ## Integration tests against the deployed stack
 	$(BIN)/pytest tests/integration -q -m integration
+
+integration-shared: venv tools
+	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd"
+
+integration-exclusive: venv
+	$(BIN)/pytest tests/integration -q -m restarts_dockerd
 
 # The Swagger UI pages are tested in headless Chromium, Debian's package (no browser download).
 tools: ## Install the Debian packages the tests drive (chromium; needs root)
@@ -72,6 +89,12 @@ tools: ## Install the Debian packages the tests drive (chromium; needs root)
 
 molecule: venv ## Molecule scenarios of every role
 	$(BIN)/molecule test --all
+
+molecule-site: venv
+	$(BIN)/molecule test -s site
+
+molecule-roles: venv
+	$(foreach s,$(ROLE_SCENARIOS),$(BIN)/molecule test -s $(s) &&) true
 
 bench: venv deploy ## Measure sizes and latencies into bench/results/
 	$(BIN)/python -m bench

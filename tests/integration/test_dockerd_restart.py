@@ -35,6 +35,8 @@ DOCUMENTS = 600
 LETTERS = sorted((REPO / "data" / "letters").glob("*.txt"))
 AGENT_BACK_WITHIN = 30.0
 
+pytestmark = pytest.mark.restarts_dockerd
+
 
 def dockerd_answers() -> bool:
     done = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,26 @@ def test_markers_select_by_folder(marker: str, folder: str) -> None:
     assert all(f.startswith(folder) for f in files), sorted(
         f for f in files if not f.startswith(folder)
     )
+
+
+def test_integration_lanes_split_the_integration_tests() -> None:
+    """`make test` runs `integration and not restarts_dockerd` beside molecule, then the rest."""
+    restarts = set(collected("restarts_dockerd"))
+    shared = set(collected("integration and not restarts_dockerd"))
+    assert restarts == {"tests/integration/test_dockerd_restart.py"}
+    assert shared | restarts == set(collected("integration"))
+    assert not shared & restarts
+
+
+def test_molecule_lanes_run_every_scenario() -> None:
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", "molecule-site", "molecule-roles"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lanes = re.findall(r"molecule test -s (\w+)", done.stdout)
+    scenarios = {p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml")}
+    assert sorted(lanes) == sorted(scenarios), done.stdout
