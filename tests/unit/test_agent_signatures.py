@@ -32,6 +32,7 @@ from aidock.agent.instances import InstanceManager
 from aidock.agent.signatures import (
     MALFORMED,
     OTHER_DIGEST,
+    OTHER_IMAGE,
     OTHER_KEY,
     SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING,
@@ -191,6 +192,28 @@ def test_a_signature_copied_from_another_digest_names_both(
     assert exc.reason == OTHER_DIGEST
     assert exc.signed_digest == OTHER
     assert OTHER in exc.message and DIGEST in exc.message
+
+
+def test_a_signature_of_the_same_bytes_under_another_name_is_refused(
+    registry: FakeRegistry, verifier: SignatureVerifier, site_key: ec.EllipticCurvePrivateKey
+) -> None:
+    # The site signed these bytes as "extraction"; copied with their .sig under "rag" they are
+    # not an AI the site signed as rag.
+    payload = payload_of("extraction", DIGEST)
+    registry.attach("rag", DIGEST, [(payload, sign(site_key, payload))])
+    exc = refusal(verifier)
+    assert exc.reason == OTHER_IMAGE
+    assert f"{NS}/extraction" in exc.message
+
+
+def test_a_payload_without_an_identity_is_malformed(
+    registry: FakeRegistry, verifier: SignatureVerifier, site_key: ec.EllipticCurvePrivateKey
+) -> None:
+    doc = json.loads(payload_of("rag", DIGEST))
+    del doc["critical"]["identity"]
+    payload = json.dumps(doc).encode()
+    registry.attach("rag", DIGEST, [(payload, sign(site_key, payload))])
+    assert refusal(verifier).reason == MALFORMED
 
 
 def test_a_tampered_payload_blob_is_refused(

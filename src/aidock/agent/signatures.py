@@ -60,10 +60,11 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Why a digest is refused, most telling first: the message reports the best one found.
 UNSIGNED = "unsigned"
 OTHER_DIGEST = "signature for another digest"
+OTHER_IMAGE = "signature for another image"
 TAMPERED = "payload does not match its digest"
 MALFORMED = "malformed signature"
 OTHER_KEY = "signed by another key"
-_RANK = [OTHER_DIGEST, TAMPERED, OTHER_KEY, MALFORMED, UNSIGNED]
+_RANK = [OTHER_DIGEST, OTHER_IMAGE, TAMPERED, OTHER_KEY, MALFORMED, UNSIGNED]
 
 
 class SignatureRefused(AgentError):
@@ -237,12 +238,17 @@ class SignatureVerifier:
             critical = claims["critical"]
             signed = str(critical["image"]["docker-manifest-digest"])
             kind = str(critical["type"])
+            reference = str(critical["identity"]["docker-reference"])
         except (ValueError, KeyError, TypeError):
             return MALFORMED, "the signed payload is not a simple-signing document", ""
         if kind != COSIGN_TYPE:
             return MALFORMED, f"the signed payload's type is {kind!r}, not {COSIGN_TYPE!r}", ""
         if signed != digest:
             return OTHER_DIGEST, f"it signs {signed}, not {digest}", signed
+        # The registry's name differs by where it is seen from (localhost:5000 on the build
+        # host, its site name elsewhere): the repository is what binds the bytes to this AI.
+        if reference.partition("/")[2] != repo:
+            return OTHER_IMAGE, f"it signs {reference}, not {repo}", ""
         return Verified(digest, claims)
 
 
