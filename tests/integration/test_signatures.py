@@ -89,15 +89,22 @@ def sign(key: Path, password: str, name: str, digest: str) -> None:
     )  # fmt: skip
 
 
-def refused(token: str, name: str, docker_client: docker.DockerClient) -> dict[str, Any]:
-    """POST /v1/instances for ``name`` 1: a 403 that started and pulled nothing."""
+def refused(
+    token: str, name: str, digest: str, docker_client: docker.DockerClient
+) -> dict[str, Any]:
+    """POST /v1/instances for ``name`` 1 (at ``digest``): a 403 that started and pulled nothing."""
     resp = call(token, "POST", "/v1/instances", json={"ai": name, "version": "1"})
     assert resp.status_code == 403, resp.text
     body: dict[str, Any] = resp.json()
     assert body["field"] == "version"
-    assert f"aidock/{name}:1" in body["error"]
+    assert f"aidock/{name}:1 ({digest})" in body["error"]
     assert docker_client.containers.list(all=True, filters={"label": f"ai.aidock.ai={name}"}) == []
-    assert docker_client.images.list(name=f"{REGISTRY}/aidock/{name}") == []
+    pulled = [
+        i.id
+        for i in docker_client.images.list(name=f"{REGISTRY}/aidock/{name}")
+        if f"{REGISTRY}/aidock/{name}@{digest}" in i.attrs.get("RepoDigests", [])
+    ]
+    assert pulled == []
     return body
 
 
@@ -107,10 +114,15 @@ def agent_log_since(docker_client: docker.DockerClient, since: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def cleanup(registry_password: str) -> Iterator[None]:
+def cleanup(registry_password: str, docker_client: docker.DockerClient) -> Iterator[None]:
     yield
     for name in NAMES:
         delete_repository(name, registry_password)
+        repo = f"{REGISTRY}/aidock/{name}"
+        for image in docker_client.images.list(name=repo):
+            for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
+                if ref.startswith((f"{repo}:", f"{repo}@")):
+                    docker_client.images.remove(ref)  # the name only: the bytes are a site AI's
 
 
 def test_the_site_images_are_signed(token: str) -> None:
@@ -122,8 +134,8 @@ def test_the_site_images_are_signed(token: str) -> None:
 def test_an_unsigned_image_is_refused(
     token: str, registry_password: str, docker_client: docker.DockerClient, cleanup: None
 ) -> None:
-    copy(registry_password, f"{SIGNED}:0.1.0", "itest-sig-unsigned:1")
-    body = refused(token, "itest-sig-unsigned", docker_client)
+    digest = copy(registry_password, f"{SIGNED}:0.1.0", "itest-sig-unsigned:1")
+    body = refused(token, "itest-sig-unsigned", digest, docker_client)
     assert "unsigned" in body["error"], body
     versions = call(token, "GET", "/v1/ais/itest-sig-unsigned").json()["versions"]
     assert [v["signed"] for v in versions] == [False]
@@ -142,7 +154,7 @@ def test_an_image_signed_by_another_key_is_refused(
         env={"COSIGN_PASSWORD": "other"},
     )  # fmt: skip
     sign(tmp_path / "other.key", "other", "itest-sig-otherkey", digest)
-    body = refused(token, "itest-sig-otherkey", docker_client)
+    body = refused(token, "itest-sig-otherkey", digest, docker_client)
     assert "signed by another key" in body["error"], body
 
 
@@ -162,7 +174,7 @@ def test_a_moved_tag_is_refused_and_the_log_names_both_digests(
     since = time.time()
     second = copy(registry_password, f"{OTHER}:0.1.0", f"{name}:1")
     assert second != first
-    body = refused(token, name, docker_client)
+    body = refused(token, name, second, docker_client)
     assert "unsigned" in body["error"] and first in body["error"] and second in body["error"]
     log = agent_log_since(docker_client, since)
     assert any(first in line and second in line for line in log.splitlines()), log[-3000:]
@@ -175,6 +187,6 @@ def test_a_moved_tag_is_refused_and_the_log_names_both_digests(
         "--src-creds", creds, "--dest-creds", creds,
         f"{sig}{first.split(':')[1]}.sig", f"{sig}{second.split(':')[1]}.sig",
     )  # fmt: skip
-    body = refused(token, name, docker_client)
+    body = refused(token, name, second, docker_client)
     assert "signature for another digest" in body["error"], body
     assert f"it signs {first}, not {second}" in body["error"], body
