@@ -153,10 +153,12 @@ class BenchAgent:
         self.thread.join(5)
         manager.close()
         self.session.close()
-        client = manager.ops.client  # type: ignore[attr-defined]
-        for network in client.networks.list(names=[self.config.network]):
-            if network.name == self.config.network:
-                network.remove()
+        # The bench's own cleanup, on dockerd directly: an agent behind the policy proxy may
+        # not remove networks.
+        with contextlib.closing(docker.from_env()) as client:
+            for network in client.networks.list(names=[self.config.network]):
+                if network.name == self.config.network:
+                    network.remove()
 
     def start(self, ai: str = AI, version: str = VERSION) -> dict[str, Any]:
         resp = self.session.post(
