@@ -21,8 +21,9 @@ from bench.foundation import FOUNDATION
 from bench.models import MODELS
 from bench.rag import RAG
 from bench.report import Part, Suite, run_suite, write_index
+from bench.trust import TRUST
 
-SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK, RAG)
+SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK, RAG, TRUST)
 
 
 def _positive(text: str) -> int:

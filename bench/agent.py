@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import requests
 from werkzeug.serving import make_server
 
 from aidock.agent.app import create_app, get_manager
 from aidock.agent.config import AgentConfig
+from aidock.agent.docker_ops import DockerOps
 from aidock.ais.corpus import generate
 from aidock.worker.batch import RunOptions, run_batch
 from bench.coldstart import HARDENED, Subject, running
@@ -88,31 +90,52 @@ def audit(output: Path, names: list[str]) -> dict[str, Any]:
     }
 
 
+def bench_config(
+    workdir: Path, token: str, *, run: str | None = None, settings: dict[str, Any] | None = None
+) -> AgentConfig:
+    """Settings of an agent of this run: its own owner id and network, the site registry."""
+    if not PASSWORD_FILE.is_file():
+        raise BenchError(f"{PASSWORD_FILE} is missing: run `make deploy` first")
+    run = run or secrets.token_hex(4)
+    token_file = workdir / "agent.token"
+    token_file.write_text(token + "\n", encoding="utf-8")
+    return AgentConfig.model_validate(
+        {
+            "owner_id": f"aidock-bench-agent-{run}",
+            "registry": REGISTRY,
+            "network": f"aidock-bench-agent-{run}",
+            "endpoint_mode": "loopback",
+            "token_file": token_file,
+            "registry_username": REGISTRY_USER,
+            "registry_password_file": PASSWORD_FILE,
+            "registry_ca_file": CA_FILE,
+            "max_instances": 2,
+            "idle_ttl": 0,
+            **(settings or {}),
+        }
+    )
+
+
 class BenchAgent:
     """The agent app served on 127.0.0.1 in a thread, with a fresh owner id and network."""
 
-    def __init__(self, workdir: Path) -> None:
-        if not PASSWORD_FILE.is_file():
-            raise BenchError(f"{PASSWORD_FILE} is missing: run `make deploy` first")
-        run = secrets.token_hex(4)
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        docker_url: str | None = None,
+        settings: dict[str, Any] | None = None,
+        run: str | None = None,
+    ) -> None:
+        """``docker_url``: the Docker endpoint (default: the environment's, as the agent's);
+        ``settings``: more agent settings; ``run``: the suffix of owner id and network."""
         self.token = secrets.token_hex(24)
-        token_file = workdir / "agent.token"
-        token_file.write_text(self.token + "\n", encoding="utf-8")
-        self.config = AgentConfig.model_validate(
-            {
-                "owner_id": f"aidock-bench-agent-{run}",
-                "registry": REGISTRY,
-                "network": f"aidock-bench-agent-{run}",
-                "endpoint_mode": "loopback",
-                "token_file": token_file,
-                "registry_username": REGISTRY_USER,
-                "registry_password_file": PASSWORD_FILE,
-                "registry_ca_file": CA_FILE,
-                "max_instances": 2,
-                "idle_ttl": 0,
-            }
-        )
-        self.app = create_app(self.config)
+        self.config = bench_config(workdir, self.token, run=run, settings=settings)
+        ops = None
+        if docker_url is not None:
+            url = docker_url
+            ops = DockerOps(self.config, connect=lambda: docker.DockerClient(url, timeout=60))
+        self.app = create_app(self.config, ops=ops)
         self.server = make_server(LOCALHOST, 0, self.app, threaded=True)
         self.url = f"http://{LOCALHOST}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -130,10 +153,12 @@ class BenchAgent:
         self.thread.join(5)
         manager.close()
         self.session.close()
-        client = manager.ops.client  # type: ignore[attr-defined]
-        for network in client.networks.list(names=[self.config.network]):
-            if network.name == self.config.network:
-                network.remove()
+        # The bench's own cleanup, on dockerd directly: an agent behind the policy proxy may
+        # not remove networks.
+        with contextlib.closing(docker.from_env()) as client:
+            for network in client.networks.list(names=[self.config.network]):
+                if network.name == self.config.network:
+                    network.remove()
 
     def start(self, ai: str = AI, version: str = VERSION) -> dict[str, Any]:
         resp = self.session.post(

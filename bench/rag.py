@@ -208,7 +208,7 @@ def render_quality(result: Result) -> str:
         lines += ["", f"Misses of {name} (source not in the top 3, or no answer phrase):", ""]
         lines += [
             f"- {q['question']} (retrieved: {', '.join(q['sources'])}): "
-            f"{'' if q['at_3'] else 'source missed; '}answer \"{q['answer'][:140]}\""
+            f'{"" if q["at_3"] else "source missed; "}answer "{q["answer"][:140]}"'
             for q in misses
         ]
     return "\n".join(lines)

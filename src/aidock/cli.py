@@ -25,6 +25,7 @@ COMMAND_GROUPS: tuple[str, ...] = (
     "aidock.agent.cli",
     "aidock.bento.cli",
     "aidock.dockerproxy.cli",
+    "aidock.sbom",
 )
 
 Handler = Callable[[argparse.Namespace], int]

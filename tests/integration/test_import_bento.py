@@ -32,7 +32,15 @@ import pytest
 import requests
 import yaml
 from bench.feedback import TOLERATED, changed_tasks
-from conftest import CA_FILE, REGISTRY, REGISTRY_URL, REGISTRY_USER, REPO, wait_healthy
+from conftest import (
+    CA_FILE,
+    MANIFEST_TYPES,
+    REGISTRY,
+    REGISTRY_URL,
+    REGISTRY_USER,
+    REPO,
+    wait_healthy,
+)
 
 from aidock.ais.corpus import generate_one
 from aidock.bento.archive import LABELS, LOCK_MEMBER
@@ -40,6 +48,8 @@ from aidock.schemas.bento import CategorizationResponse
 
 AI_NAME = "invoice-sorter"
 EXTRA_TAG = "extra-1"  # a second version, removed on its own
+ARTIFACT_TAG = re.compile(r"^sha256-([0-9a-f]{64})\.(?:sig|att|sbom)$")
+SIGNS = Path("/etc/aidock/signing/cosign.pub").is_file()  # the site signs what it imports
 PORT = 3013
 FREE_PORT = 3014  # the bad archives' port: PORT is taken by the imported AI meanwhile
 URL = f"http://127.0.0.1:{PORT}"
@@ -80,8 +90,8 @@ def recap(output: str) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line.group(1))}
 
 
-def registry_tags(password: str) -> list[str]:
-    """Tags of the imported AI in the registry ([] when it has none or never had any)."""
+def all_registry_tags(password: str) -> list[str]:
+    """Every tag of the imported AI in the registry ([] when it has none or never had any)."""
     answer = requests.get(
         f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/tags/list",
         auth=(REGISTRY_USER, password),
@@ -92,6 +102,29 @@ def registry_tags(password: str) -> list[str]:
         return []
     answer.raise_for_status()
     return sorted(answer.json().get("tags") or [])
+
+
+def registry_tags(password: str) -> list[str]:
+    """The version tags (not cosign's signature/attestation tags beside them)."""
+    return [t for t in all_registry_tags(password) if not ARTIFACT_TAG.match(t)]
+
+
+def signed_digests(password: str) -> set[str]:
+    """Digests with a cosign signature or attestation tag in the AI's repository."""
+    found = (ARTIFACT_TAG.match(t) for t in all_registry_tags(password))
+    return {f"sha256:{m.group(1)}" for m in found if m}
+
+
+def tag_digest(password: str, tag: str) -> str:
+    head = requests.head(
+        f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/manifests/{tag}",
+        auth=(REGISTRY_USER, password),
+        verify=str(CA_FILE),
+        headers={"Accept": MANIFEST_TYPES},
+        timeout=30,
+    )
+    head.raise_for_status()
+    return head.headers["Docker-Content-Digest"]
 
 
 def ai_containers(client: docker.DockerClient) -> list[str]:
@@ -180,6 +213,8 @@ def test_import_pushes_the_image(
     assert result["bento"] == report["bento"]
     assert f"--ai {AI_NAME} --version {tag}" in result["agent_request"]["worker"]
     assert registry_tags(registry_password) == [tag]
+    signed = {tag_digest(registry_password, tag)} if SIGNS else set()
+    assert signed_digests(registry_password) == signed
 
 
 def test_import_starts_nothing(
@@ -397,13 +432,18 @@ def test_remove_one_version_keeps_the_others(
     extra = aidock("bento", "import", str(archive), "--name", AI_NAME, "--version", EXTRA_TAG)
     assert extra.returncode == 0, extra.stderr[-4000:]
     assert registry_tags(registry_password) == sorted([report["image_tag"], EXTRA_TAG])
+    kept = tag_digest(registry_password, report["image_tag"])
+    extra_signed = signed_digests(registry_password) - {kept}
+    assert len(extra_signed) == (1 if SIGNS else 0)
     removed = aidock("bento", "remove", AI_NAME, "--version", EXTRA_TAG)
     assert removed.returncode == 0, removed.stderr[-4000:]
-    assert removed.stdout.splitlines()[:2] == [
-        f"removed: {AI_NAME}: tags {EXTRA_TAG}",
-        "stack: none",
-    ]
+    lines = removed.stdout.splitlines()
+    assert lines[0].startswith(f"removed: {AI_NAME}: tags {EXTRA_TAG}"), lines
+    assert ("signature/attestation tag" in lines[0]) is SIGNS, lines
+    assert lines[1] == "stack: none"
     assert registry_tags(registry_password) == [report["image_tag"]]
+    # The removed version's signature went with it; the kept version's stays.
+    assert signed_digests(registry_password) == ({kept} if SIGNS else set())
     assert not docker_client.images.list(name=f"{REPOSITORY}:{EXTRA_TAG}")
     assert docker_client.containers.get(CONTAINER).status == "running"  # runs the other version
 
@@ -417,15 +457,13 @@ def test_remove_leaves_no_stack_container_image_or_tag(
     result = aidock("bento", "remove", AI_NAME)
     assert result.returncode == 0, result.stderr[-6000:]
     lines = result.stdout.splitlines()
-    assert lines[:2] == [
-        f"removed: {AI_NAME}: tags {report['image_tag']}",
-        "stack: stopped and removed",
-    ]
+    assert lines[0].startswith(f"removed: {AI_NAME}: tags {report['image_tag']}"), lines
+    assert lines[1] == "stack: stopped and removed"
     assert "playbooks/registry_gc.yml reclaims the space" in lines[2]
     assert not (STACKS_DIR / AI_NAME).exists()
     assert ai_containers(docker_client) == []
     assert not docker_client.images.list(name=REPOSITORY)
-    assert registry_tags(registry_password) == []
+    assert all_registry_tags(registry_password) == []  # signatures and attestations too
     assert not (BUILD_DIR / AI_NAME).exists()
     assert not list(IMPORTS_DIR.glob(f"{AI_NAME}-*"))
 

@@ -92,6 +92,7 @@ def test_stack_is_hardened_and_on_loopback(docker_client: docker.DockerClient, n
     assert config["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in config["SecurityOpt"]
     assert config["Memory"] > 0
+    assert config["NanoCpus"] > 0  # docker-bench-security 5.12
     assert config["PidsLimit"] > 0
     assert config["RestartPolicy"]["Name"] == "unless-stopped"
     for bindings in config["PortBindings"].values():

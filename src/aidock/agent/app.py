@@ -24,6 +24,7 @@ from aidock.agent.instance import Catalog, ContainerOps, LostHandler, Prober, ht
 from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
+from aidock.agent.signatures import RegistryReader, SignatureVerifier, load_public_key
 from aidock.api_docs import docs_blueprint
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
@@ -89,7 +90,20 @@ def make_catalog(config: AgentConfig) -> RegistryCatalog:
     )
 
 
-def version_out(version: AiVersion) -> AiVersionOut:
+def make_verifier(config: AgentConfig, catalog: Catalog) -> SignatureVerifier | None:
+    """The signature check of ``config`` (None without ``signature_public_key``).
+
+    It reads through the catalog's registry client; a catalog without one (a fake) cannot
+    serve it, which is a configuration error, not a reason to skip the check.
+    """
+    if config.signature_public_key is None:
+        return None
+    if not isinstance(catalog, RegistryReader):
+        raise TypeError("signature_public_key needs a catalog that reads the registry (fetch)")
+    return SignatureVerifier(catalog, load_public_key(config.signature_public_key))
+
+
+def version_out(version: AiVersion, signed: bool | None = None) -> AiVersionOut:
     """The API representation of one version."""
     manifest = version.manifest
     return AiVersionOut(
@@ -104,12 +118,19 @@ def version_out(version: AiVersion) -> AiVersionOut:
         cpus=manifest.cpus if manifest else None,
         problem=str(version.problem) if version.problem else None,
         label=version.problem.label if version.problem else None,
+        signed=signed,
     )
 
 
-def ai_out(entry: AiEntry) -> AiOut:
-    """The API representation of one AI."""
-    return AiOut(name=entry.name, versions=[version_out(v) for v in entry.versions])
+def ai_out(entry: AiEntry, verifier: SignatureVerifier | None = None) -> AiOut:
+    """The API representation of one AI (with ``verifier``: whether each version is signed)."""
+    return AiOut(
+        name=entry.name,
+        versions=[
+            version_out(v, verifier.signed(entry.name, v.digest) if verifier else None)
+            for v in entry.versions
+        ],
+    )
 
 
 def create_app(
@@ -133,12 +154,15 @@ def create_app(
     """
     config = config or AgentConfig.load()
     token = config.api_token().encode("utf-8")
+    catalog = catalog or make_catalog(config)
+    verifier = make_verifier(config, catalog)
     manager = InstanceManager(
         config,
         ops or _make_ops(config),
-        catalog or make_catalog(config),
+        catalog,
         probe=probe,
         on_docker_lost=on_docker_lost,
+        signatures=verifier,
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -205,7 +229,8 @@ def create_app(
     @app.get("/v1/ais/<name>")
     def get_ai(name: str) -> Response:
         config.image_for(name, "latest")  # 403/422 for a name outside the namespace
-        return jsonify(ai_out(manager.catalog.entry(name)).model_dump(mode="json"))
+        entry = manager.catalog.entry(name)
+        return jsonify(ai_out(entry, manager.signatures).model_dump(mode="json"))
 
     @app.post("/v1/instances")
     def create_instance() -> tuple[Response, int]:

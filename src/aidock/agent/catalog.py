@@ -175,6 +175,11 @@ class RegistryCatalog:
             )
         return resp
 
+    def fetch(self, path: str, *, accept: str | None = None) -> requests.Response:
+        """GET ``path`` of the registry API with the catalog's credentials, CA and retries
+        (``aidock.agent.signatures`` reads the images' signatures with it)."""
+        return self._get(path, accept=accept)
+
     def _json(self, resp: requests.Response, what: str) -> Any:
         try:
             return resp.json()

@@ -123,6 +123,11 @@ class AgentConfig(BaseSettings):
     registry_ca_file: Path | None = Field(
         default=None, description="CA bundle that verifies the registry (default: the system's)."
     )
+    signature_public_key: Path | None = Field(
+        default=None,
+        description="cosign public key (PEM) of the site: an AI runs only when the digest it "
+        "runs carries a valid signature of it. Unset: no signature check.",
+    )
     catalog_ttl: float = Field(
         default=10.0, ge=0, le=3600, description="Seconds the GET /v1/ais listing is kept."
     )

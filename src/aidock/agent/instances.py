@@ -7,6 +7,10 @@ Policies:
   start; the pull is not counted. Past it the container is removed and the request
   fails with 504; a container that exits while starting fails it with 502 (its last log
   lines in the message).
+- **Signatures**: with a site public key (``signature_public_key``), the digest the catalog
+  resolved must carry a valid cosign signature of it before anything is pulled or run
+  (``aidock.agent.signatures``); otherwise the request fails with 403 naming the image,
+  the digest and the reason (a moved tag: both digests). Without a key nothing is checked.
 - **Capacity**: ``max_instances`` counts ready instances plus starts in flight; one more
   request is answered 429 (after dropping instances whose container died).
 - **Idle TTL**: an instance not named by a request (create, or ``GET`` of it, the
@@ -71,6 +75,7 @@ from aidock.agent.instance import (
     utcnow,
 )
 from aidock.agent.metrics import Metrics, reason_of
+from aidock.agent.signatures import SignatureVerifier
 from aidock.schemas.manifest import AiManifest
 
 log = logging.getLogger(__name__)
@@ -90,8 +95,10 @@ class InstanceManager:
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.1,
         on_docker_lost: LostHandler | None = None,
+        signatures: SignatureVerifier | None = None,
     ) -> None:
         self.config = config
+        self.signatures = signatures
         self.ops = ops
         self.catalog = catalog
         self.probe = probe
@@ -293,6 +300,8 @@ class InstanceManager:
         try:
             found = self.catalog.resolve(ai, version)  # 404 / 422 / 502 / 503
             spec = found.require_manifest()
+            if self.signatures is not None:  # 403 before any pull: unsigned bytes never land
+                self.signatures.require(ai, version, found.digest)
             self._reserve(name)
             try:
                 instance = self._start(ref, found.digest, spec, instance_id, name)

@@ -398,6 +398,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
         return EXIT_OK
     tags = result.get("removed_tags") or []
     what = f"tags {', '.join(tags)}" if tags else "no tag (none left in the registry)"
+    artifacts = result.get("removed_artifacts") or []
+    if artifacts:
+        what += f", with {len(artifacts)} signature/attestation tag(s) of their digests"
     print(f"removed: {result['name']}: {what}")
     print(f"stack: {'stopped and removed' if result.get('stack_removed') else 'none'}")
     print(f"the registry keeps the layers until {GC_PLAYBOOK} reclaims the space: {gc}")

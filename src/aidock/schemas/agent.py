@@ -88,6 +88,11 @@ class AiVersionOut(BaseModel):
         default=None, description="Why an unusable version cannot run (the label at fault)."
     )
     label: str | None = Field(default=None, description="The missing or bad label.")
+    signed: bool | None = Field(
+        default=None,
+        description="True when the digest carries a valid signature of the site key "
+        "(GET /v1/ais/<name> only; null when the agent checks no signatures).",
+    )
 
 
 class AiOut(BaseModel):
