@@ -65,14 +65,20 @@ def run(*argv: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def copy(password: str, source: str, dest: str) -> str:
-    """skopeo copy inside the site registry; the digest of ``dest`` afterwards."""
+def skopeo_copy(password: str, source: str, dest: str) -> None:
+    """skopeo copy of ``aidock/<source>`` to ``aidock/<dest>`` inside the site registry."""
     creds = f"{REGISTRY_USER}:{password}"
     run(
         "skopeo", "copy", "--quiet", "--src-cert-dir", CERT_DIR, "--dest-cert-dir", CERT_DIR,
         "--src-creds", creds, "--dest-creds", creds,
         f"docker://{REGISTRY}/aidock/{source}", f"docker://{REGISTRY}/aidock/{dest}",
     )  # fmt: skip
+
+
+def copy(password: str, source: str, dest: str) -> str:
+    """``skopeo_copy``; the digest of ``dest`` afterwards."""
+    skopeo_copy(password, source, dest)
+    creds = f"{REGISTRY_USER}:{password}"
     inspect = run(
         "skopeo", "inspect", "--cert-dir", CERT_DIR, "--creds", creds,
         f"docker://{REGISTRY}/aidock/{dest}",
@@ -180,13 +186,8 @@ def test_a_moved_tag_is_refused_and_the_log_names_both_digests(
     assert any(first in line and second in line for line in log.splitlines()), log[-3000:]
 
     # A signature of the first digest copied to where the second's would be: not for it.
-    creds = f"{REGISTRY_USER}:{registry_password}"
-    sig = f"docker://{REGISTRY}/aidock/{name}:sha256-"
-    run(
-        "skopeo", "copy", "--quiet", "--src-cert-dir", CERT_DIR, "--dest-cert-dir", CERT_DIR,
-        "--src-creds", creds, "--dest-creds", creds,
-        f"{sig}{first.split(':')[1]}.sig", f"{sig}{second.split(':')[1]}.sig",
-    )  # fmt: skip
+    sig = f"{name}:sha256-"
+    skopeo_copy(registry_password, f"{sig}{first[7:]}.sig", f"{sig}{second[7:]}.sig")
     body = refused(token, name, second, docker_client)
     assert "signature for another digest" in body["error"], body
     assert f"it signs {first}, not {second}" in body["error"], body
