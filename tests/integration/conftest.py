@@ -11,11 +11,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 import requests
 from docker.models.containers import Container
+
+from aidock.agent import OWNER_LABEL
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = REPO / ".secrets"
@@ -105,3 +108,23 @@ def delete_repository(name: str, password: str) -> None:
         digest = head.headers.get("Docker-Content-Digest")
         if digest:
             requests.delete(f"{base}/manifests/{digest}", auth=auth, verify=CA_FILE, timeout=10)
+
+
+def hardened_create_body(image: str, owner: str, network: str) -> dict[str, Any]:
+    """A container-create body as the agent sends it (Docker Engine API): the hardening the
+    policy proxy requires, for `image` (by digest), the `owner` label and `network`. Attacks on
+    the proxy change one field of it."""
+    return {
+        "Image": image,
+        "User": "10001:10001",
+        "Labels": {OWNER_LABEL: owner},
+        "HostConfig": {
+            "ReadonlyRootfs": True,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges:true"],
+            "Memory": 268435456,
+            "NanoCpus": 500000000,
+            "PidsLimit": 64,
+            "NetworkMode": network,
+        },
+    }

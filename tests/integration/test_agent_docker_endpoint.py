@@ -12,7 +12,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import AGENT_CONTAINER, REGISTRY
+from conftest import AGENT_CONTAINER, REGISTRY, hardened_create_body
 
 PROXY_CONTAINER = "aidock-agent-dockerproxy-1"
 PROXY_SOCKET = "/run/aidock/dockerproxy/docker.sock"
@@ -85,20 +85,7 @@ def site_image(docker_client: docker.DockerClient) -> str:
 
 def hardened(image: str, **change: Any) -> dict[str, Any]:
     """The body the agent sends to create an AI container, with `change` applied."""
-    body: dict[str, Any] = {
-        "Image": image,
-        "User": "10001:10001",
-        "Labels": {OWNER_LABEL: OWNER},
-        "HostConfig": {
-            "ReadonlyRootfs": True,
-            "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges:true"],
-            "Memory": 268435456,
-            "NanoCpus": 500000000,
-            "PidsLimit": 64,
-            "NetworkMode": NETWORK,
-        },
-    }
+    body = hardened_create_body(image, OWNER, NETWORK)
     host = change.pop("HostConfig", {})
     body.update(change)
     body["HostConfig"].update(host)

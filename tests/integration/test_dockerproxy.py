@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 import pytest
+from conftest import hardened_create_body
 from docker.errors import APIError, NotFound
 
 from aidock.agent import OWNER_LABEL
@@ -186,29 +187,12 @@ def test_agent_flow_passes_through_the_proxy(
         direct.containers.get(info.id)
 
 
-def _hardened_body(repository: str, digest: str) -> dict[str, Any]:
-    return {
-        "Image": f"{repository}@{digest}",
-        "User": "10001:10001",
-        "Labels": {OWNER_LABEL: OWNER},
-        "HostConfig": {
-            "ReadonlyRootfs": True,
-            "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges:true"],
-            "Memory": 268435456,
-            "NanoCpus": 500000000,
-            "PidsLimit": 64,
-            "NetworkMode": NETWORK,
-        },
-    }
-
-
 def test_attacks_are_refused_and_create_nothing(
     via_proxy: docker.DockerClient, direct: docker.DockerClient, proxy_socket: Path
 ) -> None:
     repository, digest = _site_image(direct)
     api = via_proxy.api
-    base = _hardened_body(repository, digest)
+    base = hardened_create_body(f"{repository}@{digest}", OWNER, NETWORK)
     host = base["HostConfig"]
     # Not the agent's: made on dockerd's own socket, never started.
     foreign = direct.containers.create(f"{repository}@{digest}", name=FOREIGN_NAME, user="10001")

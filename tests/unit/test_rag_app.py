@@ -152,6 +152,24 @@ def test_conflicting_duplicate_ids_rejected(client: FlaskClient) -> None:
     assert "duplicate document id 'same'" in resp.json["error"]
 
 
+def test_text_with_a_lone_surrogate_is_refused(client: FlaskClient) -> None:
+    # JSON's escapes can carry a lone surrogate ("\\ud944"): no UTF-8 store takes it, and the
+    # body is refused before any model sees it.
+    docs = [{"id": "ok", "text": "A real sentence."}, {"id": "bad", "text": "a \ud944 b"}]
+    resp = client.post(INGEST, json={"documents": docs})
+    assert resp.status_code == 400, resp.json
+    assert "surrogate" in resp.json["error"]
+    assert client.get("/v1/collections").json["collections"] == []  # nothing half-ingested
+
+
+@pytest.mark.parametrize("text", ["0", "Hello", "\u0016\U000614b4t\u00c3h F rwd"])
+def test_a_one_line_text_is_one_passage(client: FlaskClient, text: str) -> None:
+    # Found by the fuzz test: a text that is a single heading-like line was split into nothing.
+    resp = client.post(INGEST, json={"documents": [{"id": "one", "text": text}]})
+    assert resp.status_code == 201, resp.json
+    assert resp.json["passages"] == 1
+
+
 def test_list_collections(ingested: FlaskClient) -> None:
     ingested.post(
         "/v1/collections/other.set_1/documents", json={"documents": [{"text": "Hello there."}]}

@@ -12,12 +12,12 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from jsonhttp import JsonHandler
 
 from aidock.cli import EXIT_OK, main
 from aidock.rag.app import create_app, get_service
@@ -48,18 +48,7 @@ class FakeLLM:
 def fake_llm(http_server: Any) -> Iterator[FakeLLM]:
     state = FakeLLM()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             headers = {name.lower(): value for name, value in self.headers.items()}
@@ -260,6 +249,17 @@ def test_other_embedder_is_refused_until_reindexed(
     collections = requests.get(new + "/v1/collections", timeout=TIMEOUT).json()["collections"]
     assert [(c["name"], c["count"]) for c in collections] == [("docs", 1)]
     assert collections[0]["embedder"].startswith("wordllama-")
+
+
+def test_reindex_with_the_same_embedder_leaves_the_collection(serve_rag: Any) -> None:
+    url = serve_rag(embedder="hashing")
+    assert ingest(url, [{"text": "Invoices are retained for ten years."}]).status_code == 201
+    before = requests.get(url + "/v1/collections", timeout=TIMEOUT).json()["collections"]
+    resp = requests.post(url + "/v1/collections/docs/reindex", json={}, timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    after = requests.get(url + "/v1/collections", timeout=TIMEOUT).json()["collections"]
+    assert after == before
+    assert "ten years" in ask(url, "How long are invoices retained?").json()["answer"]
 
 
 def test_reindex_of_an_unknown_collection_is_404(serve_rag: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from jsonhttp import JsonHandler
 
 from aidock.cli import EXIT_API_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
 from aidock.worker.documents import EXIT_SCHEMA_MISMATCH, JOBS
@@ -33,23 +34,12 @@ CATEGORIZED = {
 }
 
 
-class FakeAI(BaseHTTPRequestHandler):
+class FakeAI(JsonHandler):
     """Answers ``GET /info`` and ``POST /extract|/categorize`` from class attributes."""
 
     info: ClassVar[tuple[int, Any]] = (200, {"schema_version": "extraction/v1"})
     answers: ClassVar[dict[str, tuple[int, Any]]] = {}
     received: ClassVar[list[Any]] = []
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._send(*self.info) if self.path == "/info" else self._send(404, {"error": "no"})

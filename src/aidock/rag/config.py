@@ -52,9 +52,7 @@ class RagConfig(BaseSettings):
     openai_api_key: str | None = Field(
         default=None, validation_alias=_openai("openai_api_key"), repr=False
     )
-    openai_base_url: str | None = Field(
-        default=None, validation_alias=_openai("openai_base_url")
-    )
+    openai_base_url: str | None = Field(default=None, validation_alias=_openai("openai_base_url"))
     openai_embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL, validation_alias=_openai("openai_embedding_model")
     )

@@ -190,6 +190,9 @@ def split_passages(text: str, max_chars: int = MAX_PASSAGE_CHARS) -> list[Passag
                 size += extra
         if current:
             out.append(Passage(section, "\n".join(current)))
+    if not out and text.strip():
+        # The whole text is one heading-like line ("Hello", "0"): it is the passage.
+        out = [Passage("", part) for part in _split_long(" ".join(text.split()), max_chars)]
     return out
 
 

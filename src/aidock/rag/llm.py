@@ -38,9 +38,7 @@ class LLMClient:
         max_retries: int = 1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers: dict[str, Any] | None = (
-            None if api_key else {"Authorization": openai.Omit()}
-        )
+        self._headers: dict[str, Any] | None = None if api_key else {"Authorization": openai.Omit()}
         self._client = openai.OpenAI(
             api_key=api_key or _NO_KEY,
             base_url=self.base_url,

@@ -23,7 +23,7 @@ from chromadb.api.types import Metadata, Where
 from chromadb.config import Settings
 from chromadb.errors import NotFoundError
 
-from aidock.rag.documents import document_id, split_passages
+from aidock.rag.documents import Passage, document_id, split_passages
 from aidock.rag.embeddings import Embedder
 from aidock.rag.retrieval import LexicalCache, LexicalIndex, reciprocal_rank_fusion
 from aidock.schemas.rag import CollectionInfo, DocumentIn, Source
@@ -156,19 +156,21 @@ class RagStore:
         of a shorter new version are deleted).
         """
         by_id: dict[str, DocumentIn] = {}
+        split: dict[str, list[Passage]] = {}
         for index, doc in enumerate(documents):
             doc_id = document_id(doc.text, doc.id)
             previous = by_id.get(doc_id)
             if previous is not None and previous != doc:
                 raise DuplicateDocumentError(index, doc_id)
             by_id[doc_id] = doc
+            split[doc_id] = split_passages(doc.text)  # never empty: the text is not blank
 
         ids: list[str] = []
         texts: list[str] = []
         indexed: list[str] = []
         metadatas: list[Metadata] = []
         for doc_id, doc in by_id.items():
-            for n, passage in enumerate(split_passages(doc.text)):
+            for n, passage in enumerate(split[doc_id]):
                 meta: dict[str, Scalar] = {**doc.metadata, "document_id": doc_id, "chunk": n}
                 if doc.source is not None:
                     meta["source"] = doc.source
@@ -206,11 +208,17 @@ class RagStore:
         """Re-embed every stored passage of ``name`` with this store's embedder.
 
         The passages go into a new collection that replaces the old one once complete
-        (a failure leaves the old one as it was). Returns (passages, previous embedder).
+        (a failure leaves the old one as it was); a collection this embedder built is left as
+        it is. Returns (passages, previous embedder).
         """
         with self._write_lock:
             old = self._get_any(name)
             previous = (old.metadata or {}).get(EMBEDDER_KEY)
+            if previous == self.embedder.embedder_id:
+                # Already this embedder's: nothing to rebuild. (Rebuilding anyway also cost
+                # memory: Chroma keeps a few MB of every collection it dropped; the fuzz test's
+                # repeated reindexes ran the service out of its memory limit.)
+                return old.count(), str(previous)
             stored = old.get(include=["documents", "metadatas"])
             ids = list(stored["ids"])
             texts = [t or "" for t in (stored["documents"] or [])]
