@@ -13,6 +13,7 @@ from aidock.agent.config import AgentConfig, ConfigError
 from aidock.agent.docker_ops import RunSpec, TaskInfo, container_name
 from aidock.agent.swarm_ops import (
     hardening_problems,
+    is_tmpfs_volume,
     scaled_spec,
     service_spec,
     service_status,
@@ -49,7 +50,7 @@ def test_the_service_is_created_by_digest_hardened_and_labelled() -> None:
     assert container["ReadOnly"] is True
     assert container["CapabilityDrop"] == ["ALL"]
     assert container["Privileges"] == {"NoNewPrivileges": True}
-    assert {m["Type"] for m in container["Mounts"]} == {"tmpfs"}
+    assert container["Mounts"] and all(is_tmpfs_volume(m) for m in container["Mounts"])
     assert "Tmpfs" not in container and "tmpfs" not in template
     assert template["Resources"]["Limits"] == {
         "MemoryBytes": 512 * 1024 * 1024,
@@ -79,14 +80,36 @@ def test_the_service_is_spread_over_ai_hosts_with_a_bounded_restart_and_dnsrr() 
     assert restart["MaxAttempts"] == 3 and restart["Window"] > 0
 
 
-def test_tmpfs_options_become_mount_options() -> None:
-    mounts = {m["Target"]: m["TmpfsOptions"] for m in tmpfs_mounts(SPEC.tmpfs, 1 << 29)}
-    # uid/gid cannot be given in API 1.45: a mount owned by 10001 becomes 1777 instead.
-    assert mounts["/data"] == {"SizeBytes": 256 << 20, "Mode": 0o1777}
-    assert mounts["/tmp"] == {"SizeBytes": 64 << 20, "Mode": 0o1777}
-    assert tmpfs_mounts({"/cache": "mode=0755"}, 1234) == [
-        {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 1234, "Mode": 0o755}}
-    ]
+def test_tmpfs_options_become_tmpfs_volume_options() -> None:
+    mounts = {
+        m["Target"]: m["VolumeOptions"]["DriverConfig"] for m in tmpfs_mounts(SPEC.tmpfs, 1 << 29)
+    }
+    assert set(mounts) == {"/data", "/tmp"}
+    # The owner and mode reach the mount (a tmpfs mount of API 1.45 cannot carry an owner).
+    assert mounts["/data"] == {
+        "Name": "local",
+        "Options": {
+            "type": "tmpfs",
+            "device": "tmpfs",
+            "o": f"uid=10001,gid=10001,mode=0700,size={256 << 20},nosuid,nodev,noexec",
+        },
+    }
+    assert mounts["/tmp"]["Options"]["o"] == f"mode=1777,size={64 << 20},nosuid,nodev,noexec"
+    # No size: the memory limit; unknown options are dropped.
+    (cache,) = tmpfs_mounts({"/cache": "mode=0755,exec,nr_inodes=9"}, 1234)
+    assert cache["VolumeOptions"]["DriverConfig"]["Options"]["o"] == (
+        "mode=0755,size=1234,nosuid,nodev,noexec"
+    )
+    assert "Source" not in cache and is_tmpfs_volume(cache)
+
+
+def test_only_anonymous_local_tmpfs_volumes_count_as_tmpfs() -> None:
+    (good,) = tmpfs_mounts({"/data": "size=1m"}, 1)
+    named = {**good, "Source": "shared"}
+    bind = copy.deepcopy(good)
+    bind["VolumeOptions"]["DriverConfig"]["Options"].update(type="none", o="bind", device="/")
+    assert is_tmpfs_volume(good)
+    assert not any(is_tmpfs_volume(m) for m in (named, bind, {"Type": "tmpfs", "Target": "/x"}))
 
 
 def test_service_names_are_dns_labels() -> None:
@@ -122,7 +145,7 @@ CS = ["TaskTemplate", "ContainerSpec"]
         (_without([*CS, "ReadOnly"]), "writable"),
         (_without([*CS, "CapabilityAdd"], ["SYS_ADMIN"]), "capabilities"),
         (_without([*CS, "Privileges"]), "no-new-privileges"),
-        (_without([*CS, "Mounts"], [{"Type": "bind", "Source": "/"}]), "other than tmpfs"),
+        (_without([*CS, "Mounts"], [{"Type": "bind", "Source": "/"}]), "anonymous tmpfs volume"),
         (_without(["TaskTemplate", "Resources"]), "limit missing"),
         (_without(["TaskTemplate", "RestartPolicy"], {"Condition": "any"}), "without a bound"),
         (_without(["EndpointSpec"], {"Mode": "vip"}), "dnsrr"),

@@ -87,6 +87,22 @@ def test_the_agents_own_service_body_passes() -> None:
     assert json.loads(forward.body or b"") == BASE
 
 
+def tmpfs_volume(**options: str) -> dict[str, Any]:
+    """An anonymous local tmpfs volume as SwarmOps mounts one, its options changed."""
+    base = {"type": "tmpfs", "device": "tmpfs", "o": "uid=10001,size=1048576,nosuid"}
+    return {
+        "Type": "volume",
+        "Target": "/data",
+        "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {**base, **options}}},
+    }
+
+
+def drivered(mount: dict[str, Any], driver: str) -> dict[str, Any]:
+    changed = json.loads(json.dumps(mount))
+    changed["VolumeOptions"]["DriverConfig"]["Name"] = driver
+    return changed
+
+
 SERVICE_ATTACKS: list[tuple[str, Change, str]] = [
     (
         "bind-mount",
@@ -108,6 +124,36 @@ SERVICE_ATTACKS: list[tuple[str, Change, str]] = [
                 }
             ],
         ),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "anonymous-volume-with-bind-options",
+        at(*CS, Mounts=[tmpfs_volume(type="none", o="bind", device="/")]),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "named-tmpfs-volume-shared-by-tasks",
+        at(*CS, Mounts=[{**tmpfs_volume(), "Source": "shared"}]),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "tmpfs-volume-of-another-driver",
+        at(*CS, Mounts=[drivered(tmpfs_volume(), "vieux/sshfs")]),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "tmpfs-volume-with-other-mount-options",
+        at(*CS, Mounts=[tmpfs_volume(o="size=1m,exec,suid")]),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "tmpfs-volume-with-a-device",
+        at(*CS, Mounts=[tmpfs_volume(device="/dev/sda1")]),
+        "tmpfs-mounts-only",
+    ),
+    (
+        "disk-volume-without-options",
+        at(*CS, Mounts=[{"Type": "volume", "Target": "/data"}]),
         "tmpfs-mounts-only",
     ),
     (

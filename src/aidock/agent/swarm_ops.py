@@ -9,15 +9,15 @@ manager (through the policy proxy) and must itself be attached to the overlay ne
 
 Hardening is the one ``DockerOps`` enforces, written in the service's task template through
 the low-level API (the SDK's ``ContainerSpec`` has no no-new-privileges and no pids limit):
-uid/gid 10001, read-only root, the manifest's tmpfs mounts as ``Mounts`` of type tmpfs
-(a service-level ``tmpfs`` key does not exist), ``CapabilityDrop: [ALL]``,
+uid/gid 10001, read-only root, the manifest's tmpfs mounts as anonymous tmpfs volumes
+(``tmpfs_mounts``; a service-level ``tmpfs`` key does not exist), ``CapabilityDrop: [ALL]``,
 ``Privileges.NoNewPrivileges``, memory/CPU/pids limits, the owner, AI, version, instance and
 started-at labels on the service and on its containers, a restart policy with a bound. The
 image is named by digest, so every node runs the same bytes; the registry credentials go
 with the create (``X-Registry-Auth``) and Swarm hands them to the nodes that pull.
 
-Nothing here has run against a real swarm yet: the unit tests drive it through the Docker
-SDK's request building and the policy proxy's decisions only.
+molecule/site runs it on three nodes (``molecule/site/tests/test_swarm_backend.py``); the unit
+tests drive it through the Docker SDK's request building and the policy proxy's decisions.
 """
 
 from __future__ import annotations
@@ -61,16 +61,22 @@ RESTART_WINDOW = 120 * SECOND
 GONE_GRACE = 30.0  # seconds on top of stop_timeout for a service's tasks to go
 # Task states after which no container runs for the task.
 DONE_STATES = frozenset({"complete", "shutdown", "failed", "rejected", "orphaned", "remove"})
-DEFAULT_TMPFS_MODE = 0o1777
+# Options of the manifest's tmpfs mounts that reach the mount (with size), and the flags
+# Docker's --tmpfs always sets.
+MOUNT_OWNER_KEYS = ("uid", "gid", "mode")
+MOUNT_FLAGS = ("nosuid", "nodev", "noexec")
 
 
 def tmpfs_mounts(tmpfs: dict[str, str], memory_bytes: int) -> list[dict[str, Any]]:
     """The manifest's tmpfs mounts (Docker ``--tmpfs`` options) as service ``Mounts``.
 
-    API 1.45's ``TmpfsOptions`` hold a size and a mode only: without a size the mount gets
-    the memory limit (tmpfs pages count against it anyway); ``uid``/``gid`` cannot be given,
-    so a mount that asked for an owner gets mode 1777 (writable by uid 10001, sticky).
-    Other options (``noexec``, ...) are dropped.
+    Each is an anonymous volume of the local driver with ``type=tmpfs,device=tmpfs``: memory,
+    one per task, removed with the task's container, mounted with the manifest's ``uid``,
+    ``gid``, ``mode`` and ``size`` (the memory limit when it names none) and, as ``--tmpfs``
+    does, ``nosuid,nodev,noexec``. Not a mount of type tmpfs: API 1.45's ``TmpfsOptions``
+    take no owner, and runc gives such a mount the mode of the image's directory, so a
+    ``/data`` of uid 10001 became root's 0755 and the AI could not write it (seen on the
+    site's swarm). Other options are dropped.
     """
     mounts: list[dict[str, Any]] = []
     for path, text in tmpfs.items():
@@ -78,17 +84,34 @@ def tmpfs_mounts(tmpfs: dict[str, str], memory_bytes: int) -> list[dict[str, Any
             (item.partition("=")[0], item.partition("=")[2]) for item in text.split(",") if item
         )
         size = parse_bytes(options["size"]) if options.get("size") else memory_bytes
-        mode = int(options["mode"], 8) if options.get("mode") else DEFAULT_TMPFS_MODE
-        if "uid" in options or "gid" in options:
-            mode = DEFAULT_TMPFS_MODE
+        kept = [f"{key}={options[key]}" for key in MOUNT_OWNER_KEYS if options.get(key)]
+        mount_options = ",".join([*kept, f"size={int(size)}", *MOUNT_FLAGS])
         mounts.append(
             {
-                "Type": "tmpfs",
+                "Type": "volume",
                 "Target": path,
-                "TmpfsOptions": {"SizeBytes": int(size), "Mode": mode},
+                "VolumeOptions": {
+                    "DriverConfig": {
+                        "Name": "local",
+                        "Options": {"type": "tmpfs", "device": "tmpfs", "o": mount_options},
+                    }
+                },
             }
         )
     return mounts
+
+
+def is_tmpfs_volume(mount: dict[str, Any]) -> bool:
+    """True for a mount ``tmpfs_mounts`` makes: an anonymous local volume of type tmpfs."""
+    driver = (mount.get("VolumeOptions") or {}).get("DriverConfig") or {}
+    options = driver.get("Options") or {}
+    return (
+        mount.get("Type") == "volume"
+        and not mount.get("Source")
+        and driver.get("Name") == "local"
+        and options.get("type") == "tmpfs"
+        and options.get("device") == "tmpfs"
+    )
 
 
 def service_spec(config: AgentConfig, run: RunSpec) -> dict[str, Any]:
@@ -177,8 +200,8 @@ def hardening_problems(spec: dict[str, Any], owner_id: str) -> tuple[str, ...]:
         problems.append("capabilities are not all dropped")
     if not (container.get("Privileges") or {}).get("NoNewPrivileges"):
         problems.append("no-new-privileges is not set")
-    if any(m.get("Type") != "tmpfs" for m in container.get("Mounts") or []):
-        problems.append("a mount other than tmpfs")
+    if not all(is_tmpfs_volume(m) for m in container.get("Mounts") or []):
+        problems.append("a mount other than an anonymous tmpfs volume")
     if not limits.get("MemoryBytes") or not limits.get("NanoCPUs") or not limits.get("Pids"):
         problems.append("memory, CPU or PID limit missing")
     if restart.get("Condition") != "none" and not restart.get("MaxAttempts"):
