@@ -97,8 +97,18 @@ class FakeSwarmd(FakeDockerd):
         if route == "service-list":
             return _response(request, 200, [echoed(s) for s in self.services.values()])
         if route == "task-list":
-            sid = json.loads(query["filters"])["service"][0]
-            return _response(request, 200, tasks_of(self.services.get(sid)))
+            filters = json.loads(query["filters"])
+            found = [
+                task
+                for sid, service in self.services.items()
+                if any(sid.startswith(ref) for ref in filters.get("service", [sid]))
+                and any(
+                    service["Spec"]["Name"] == n
+                    for n in filters.get("name", [service["Spec"]["Name"]])
+                )
+                for task in tasks_of(service)
+            ]
+            return _response(request, 200, found)
         if route == "node-list":
             nodes = [{"ID": f"node{i}", "Description": {"Hostname": f"ai-{i}"}} for i in (0, 1)]
             return _response(request, 200, nodes)
@@ -124,6 +134,7 @@ def tasks_of(service: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [
         {
             "ID": f"task{slot}",
+            "ServiceID": service["ID"],
             "Slot": slot,
             "NodeID": f"node{slot % 2}",
             "DesiredState": "running",

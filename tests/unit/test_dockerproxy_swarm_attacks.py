@@ -11,6 +11,7 @@ import copy
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
 import pytest
 from dockerproxy_sdk import DIGEST, IMAGE, OWNER, decider
@@ -317,18 +318,18 @@ REQUEST_ATTACKS: list[tuple[str, str, str, bytes, str]] = [
     ),
     ("tasks-of-everything", "GET", f"{V}/tasks", b"", "task-list-filter"),
     (
-        "tasks-of-their-service",
+        "tasks-of-their-service-without-the-owner-label",
         "GET",
         f"{V}/tasks?filters=%7B%22service%22%3A%5B%22registry_registry%22%5D%7D",
         b"",
-        "service-not-owned",
+        "task-list-filter",
     ),
     (
-        "tasks-of-two-services",
+        "tasks-of-another-owner",
         "GET",
-        f"{V}/tasks?filters=%7B%22service%22%3A%5B%22mine%22%2C%22impostor%22%5D%7D",
+        f"{V}/tasks?filters=%7B%22label%22%3A%5B%22ai.aidock.owner%3Dsomeone%22%5D%2C%22service%22%3A%5B%22x%22%5D%7D",
         b"",
-        "service-filter",
+        "task-list-filter",
     ),
     (
         "tasks-by-node",
@@ -350,7 +351,13 @@ def test_swarm_request_attack_is_refused(method: str, target: str, body: bytes, 
     assert refusal(method, target, body).rule == rule
 
 
-def test_the_agent_reads_tasks_of_its_own_service_by_full_id() -> None:
-    target = f"{V}/tasks?filters=%7B%22service%22%3A%5B%22mine%22%5D%7D"
-    forward = decide("GET", target)
-    assert MINE in forward.target and "mine%22" not in forward.target
+def test_the_agent_reads_tasks_under_its_owner_label() -> None:
+    # Tasks carry their service's labels: dockerd answers only the agent's, also for a service
+    # named by another's id or already removed (listed by name while its tasks go).
+    for filters in (
+        {"label": [f"{OWNER_LABEL}={OWNER}"], "service": ["mine"]},
+        {"label": [f"{OWNER_LABEL}={OWNER}"], "name": ["aidock-ai-rag-0123456789ab"]},
+    ):
+        target = f"{V}/tasks?filters={quote(json.dumps(filters))}"
+        forward = decide("GET", target)
+        assert json.loads(dict(parse_qsl(forward.target.partition("?")[2]))["filters"]) == filters

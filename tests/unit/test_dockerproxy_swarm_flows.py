@@ -95,7 +95,7 @@ def test_registry_credentials_go_with_the_service_create(tmp_path: Path) -> None
     assert decoded == {"username": "aidock", "password": "s3cret"}
 
 
-def test_task_list_names_the_service_by_its_full_id() -> None:
+def test_task_list_is_confined_by_the_owner_label() -> None:
     fake = FakeSwarmd(decider())
     ops = swarm_ops(fake)
     ops.run(run_spec(1))
@@ -104,4 +104,15 @@ def test_task_list_names_the_service_by_its_full_id() -> None:
     task_list = [e for e in fake.exchanges if e.forward and e.forward.route == "task-list"][-1]
     assert task_list.forward is not None
     filters = json.loads(dict(parse_qsl(task_list.forward.target.partition("?")[2]))["filters"])
-    assert filters == {"service": [SERVICE_ID]}
+    assert filters == {"label": ["ai.aidock.owner=aidock-agent"], "service": [short]}
+
+
+def test_delete_waits_until_swarm_lists_no_task_of_the_service() -> None:
+    fake = FakeSwarmd(decider())
+    ops = swarm_ops(fake)
+    info = ops.run(run_spec(2))
+    assert ops.remove(info.id, graceful=False)
+    last = [e for e in fake.exchanges if e.forward and e.forward.route == "task-list"][-1]
+    assert last.forward is not None
+    filters = json.loads(dict(parse_qsl(last.forward.target.partition("?")[2]))["filters"])
+    assert filters == {"label": ["ai.aidock.owner=aidock-agent"], "name": [info.name]}

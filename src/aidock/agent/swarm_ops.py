@@ -251,10 +251,6 @@ def _stopped(tasks: tuple[TaskInfo, ...]) -> bool:
     return all(t.state in DONE_STATES for t in tasks)
 
 
-def _gone(tasks: tuple[TaskInfo, ...]) -> bool:
-    return not tasks
-
-
 class SwarmOps(DockerOps):
     """Swarm service operations of one agent (connection handling from ``DockerOps``)."""
 
@@ -318,8 +314,16 @@ class SwarmOps(DockerOps):
         except APIError:
             return {}
 
+    def _owner_filter(self) -> list[str]:
+        return [f"{OWNER_LABEL}={self.config.owner_id}"]
+
     def _tasks(self, service_id: str) -> tuple[TaskInfo, ...]:
-        tasks = self.client.api.tasks(filters={"service": service_id})
+        tasks = self.client.api.tasks(
+            filters={"label": self._owner_filter(), "service": service_id}
+        )
+        return self._task_infos(tasks)
+
+    def _task_infos(self, tasks: list[dict[str, Any]]) -> tuple[TaskInfo, ...]:
         nodes = self._nodes() if tasks else {}
         infos = [task_info(t, self.config.swarm_network, nodes) for t in tasks]
         return tuple(sorted(infos, key=lambda t: (t.slot, t.desired_state != "running")))
@@ -411,13 +415,32 @@ class SwarmOps(DockerOps):
                 self._wait(full_id, deadline, _stopped)
             except StartFailed as exc:
                 log.warning("%s; removing it at once", exc.message)
+        name = str((service.get("Spec") or {}).get("Name", ""))
         with self._engine(f"removing service {full_id[:12]}"):
             try:
                 self.client.api.remove_service(full_id)
             except NotFound:
                 return False
-        self._wait(full_id, deadline, _gone)
+        self._wait_removed(full_id, name, deadline)
         return True
+
+    def _wait_removed(self, service_id: str, name: str, deadline: float) -> None:
+        """Until Swarm lists no task of the removed service (its nodes stopped and removed
+        the containers). Asked by owner label and name: dockerd no longer resolves the id."""
+        filters = {"label": self._owner_filter(), "name": [name]}
+        while True:
+            with self._engine(f"listing the tasks of removed {name}"):
+                left = [
+                    t
+                    for t in self.client.api.tasks(filters=filters)
+                    if t.get("ServiceID") == service_id
+                ]
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("service %s: %d tasks still listed after removal", name, len(left))
+                return
+            time.sleep(0.5)
 
     def _wait(self, service_id: str, deadline: float, done: TasksDone) -> None:
         while True:
