@@ -14,7 +14,9 @@ import json
 import re
 import shlex
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import testinfra
@@ -191,12 +193,24 @@ def lines_written(host, output: str) -> int:
     return int(found.stdout.strip() or 0) if found.rc == 0 else 0
 
 
-def background_batch(host, output: str) -> tuple[ThreadPoolExecutor, Future]:
-    """The long batch started in a thread; returns once it has written 100 lines."""
+@contextmanager
+def background_batch(host, output: str) -> Iterator[Future]:
+    """The long batch in a thread, yielded once it has written 100 lines; on leaving, waits
+    until the worker is done (a failed test leaves no worker running into the next one)."""
+    host.run(f"rm -f {PROJECT_DIR}/output/{output}.jsonl")  # before the check below reads it
     pool = ThreadPoolExecutor(1)
-    future = pool.submit(run_batch, host, output, LONG_INPUT, 3)
-    wait_for("the batch under way", lambda: lines_written(host, output) >= 100, 240, 0.5)
-    return pool, future
+    try:
+        future = pool.submit(run_batch, host, output, LONG_INPUT, 3)
+        wait_for(
+            "the batch under way",
+            lambda: future.done() or lines_written(host, output) >= 100,
+            240,
+            0.5,
+        )
+        assert not future.done(), f"the batch ended early: {future.result()}"
+        yield future
+    finally:
+        pool.shutdown(wait=True)
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +284,16 @@ def data_options(node_host, volume: str) -> str:
     return json.loads(node_host.check_output(f"docker volume inspect {volume}"))[0]["Options"]["o"]
 
 
+def test_patch_scales_the_service(host, service):
+    path = f"{API}/v1/instances/{service['id']}"
+    status, body = http(host, "PATCH", path, {"replicas": 2}, auth())
+    assert status == 200, body
+    assert (body["replicas"], len(body["endpoints"])) == (2, 2), body
+    wait_for("two tasks running", lambda: len(running(host, service["container"])) == 2, 60)
+    status, body = http(host, "GET", path, headers=auth())
+    assert (status, len(body["endpoints"])) == (200, 2), body
+
+
 def test_delete_leaves_no_service_and_no_task(host, service):
     status, _ = http(host, "DELETE", f"{API}/v1/instances/{service['id']}", headers=auth())
     assert status == 204
@@ -292,28 +316,29 @@ def test_batch_of_300_spreads_over_every_replica_exactly_once(host, documents):
 
 
 def test_agent_restart_mid_batch_adopts_the_service(host, long_documents):
-    pool, batch = background_batch(host, "swarm-restart")
-    before = instances(host)
-    assert len(before) == 1, before
-    host.check_output(f"docker restart {AGENT_CONTAINER}")
-    wait_for(
-        "the agent healthy again",
-        lambda: (
-            host.check_output(f"docker inspect -f '{{{{.State.Health.Status}}}}' {AGENT_CONTAINER}")
-            == "healthy"
-        ),
-        120,
-        1,
-    )
-    after = instances(host)
-    assert not batch.done(), "the batch ended before the agent was back: make it longer"
-    # Adopted while the batch runs: the same instance, replicas and service, no other service.
-    assert [(i["id"], i["replicas"], i["container"]) for i in after] == [
-        (i["id"], i["replicas"], i["container"]) for i in before
-    ]
-    assert services(host) == [before[0]["container"]], "a service not adopted (orphaned)"
-    rc, summary, lines = batch.result(timeout=600)
-    pool.shutdown()
+    with background_batch(host, "swarm-restart") as batch:
+        before = instances(host)
+        assert len(before) == 1, before
+        host.check_output(f"docker restart {AGENT_CONTAINER}")
+        wait_for(
+            "the agent healthy again",
+            lambda: (
+                host.check_output(
+                    f"docker inspect -f '{{{{.State.Health.Status}}}}' {AGENT_CONTAINER}"
+                )
+                == "healthy"
+            ),
+            120,
+            1,
+        )
+        after = instances(host)
+        assert not batch.done(), "the batch ended before the agent was back: make it longer"
+        # Adopted while the batch runs: the same instance, replicas and service, no other.
+        assert [(i["id"], i["replicas"], i["container"]) for i in after] == [
+            (i["id"], i["replicas"], i["container"]) for i in before
+        ]
+        assert services(host) == [before[0]["container"]], "a service not adopted (orphaned)"
+        rc, summary, lines = batch.result(timeout=600)
     assert rc == 0, summary
     exactly_once(long_documents, lines)
     # The worker's DELETE went to the restarted agent: it had adopted the instance.
@@ -347,30 +372,30 @@ def kill_node(name: str) -> None:
 
 
 def test_node_lost_mid_batch_is_rescheduled_and_absorbed(host, long_documents, node_back):
-    pool, batch = background_batch(host, "swarm-node-loss")
-    (instance,) = instances(host)
-    before = running(host, instance["container"])
-    assert LOST in {t["Hostname"] for t in before}, "no replica on the node to lose"
-    lost_urls = {
-        f"http://{t['NetworksAttachments'][-1]['Addresses'][0].split('/')[0]}:"
-        + instance["endpoint"].rsplit(":", 1)[1]
-        for t in before
-        if t["Hostname"] == LOST
-    }
-    kill_node(LOST)
+    with background_batch(host, "swarm-node-loss") as batch:
+        (instance,) = instances(host)
+        before = running(host, instance["container"])
+        assert LOST in {t["Hostname"] for t in before}, "no replica on the node to lose"
+        port = instance["endpoint"].rsplit(":", 1)[1]
+        lost_urls = {
+            f"http://{t['NetworksAttachments'][-1]['Addresses'][0].split('/')[0]}:{port}"
+            for t in before
+            if t["Hostname"] == LOST
+        }
+        kill_node(LOST)
 
-    def rescheduled():
-        status, body = http(host, "GET", f"{API}/v1/instances/{instance['id']}", headers=auth())
-        assert status == 200, body
-        urls = set(body["endpoints"])
-        return urls if len(urls) == REPLICAS and not urls & lost_urls else None
+        def rescheduled():
+            path = f"{API}/v1/instances/{instance['id']}"
+            status, body = http(host, "GET", path, headers=auth())
+            assert status == 200, body
+            urls = set(body["endpoints"])
+            return urls if len(urls) == REPLICAS and not urls & lost_urls else None
 
-    urls = wait_for("the agent's instance reports the rescheduled tasks", rescheduled, 180)
-    assert not batch.done(), "the batch ended before Swarm rescheduled: make it longer"
-    now = running(host, instance["container"])
-    assert {t["Hostname"] for t in now} <= set(AI_HOSTS) - {LOST}, now
-    rc, summary, lines = batch.result(timeout=600)
-    pool.shutdown()
+        urls = wait_for("the agent's instance reports the rescheduled tasks", rescheduled, 180)
+        assert not batch.done(), "the batch ended before Swarm rescheduled: make it longer"
+        now = running(host, instance["container"])
+        assert {t["Hostname"] for t in now} <= set(AI_HOSTS) - {LOST}, now
+        rc, summary, lines = batch.result(timeout=600)
     assert rc == 0, summary
     exactly_once(long_documents, lines)
     assert urls - set(instance["endpoints"]), "no new task reported"
