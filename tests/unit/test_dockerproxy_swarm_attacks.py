@@ -23,6 +23,7 @@ from aidock.dockerproxy.decide import Refused, Request
 V = "/v1.45"
 CREATE = f"{V}/services/create"
 MINE = "m" * 25
+SECOND = 1_000_000_000
 THEIRS = "t" * 25
 SERVICES = {
     "mine": (MINE, {OWNER_LABEL: OWNER}),
@@ -166,6 +167,16 @@ SERVICE_ATTACKS: list[tuple[str, Change, str]] = [
         "docker-socket-mount",
         at(*CS, Mounts=[{"Type": "bind", "Source": "/run"}]),
         "tmpfs-mounts-only",
+    ),
+    (
+        "healthcheck-running-a-command-of-ours",
+        at(*CS, Healthcheck={"Test": ["CMD", "/bin/sh", "-c", "id"], "StartInterval": SECOND}),
+        "healthcheck",
+    ),
+    (
+        "healthcheck-with-other-settings",
+        at(*CS, Healthcheck={"Interval": 1, "Retries": 1000000}),
+        "unknown-field",
     ),
     ("cap-add-sys-admin", at(*CS, CapabilityAdd=["SYS_ADMIN"]), "no-cap-add"),
     ("cap-drop-missing", drop(*CS, "CapabilityDrop"), "cap-drop-all"),

@@ -58,6 +58,7 @@ SECOND = 1_000_000_000  # the Engine API's durations are nanoseconds
 RESTART_DELAY = 5 * SECOND
 # Restarts count within this window: a crash loop is bounded, a node lost now and then is not.
 RESTART_WINDOW = 120 * SECOND
+HEALTH_START_INTERVAL = 1 * SECOND
 GONE_GRACE = 30.0  # seconds on top of stop_timeout for a service's tasks to go
 # Task states after which no container runs for the task.
 DONE_STATES = frozenset({"complete", "shutdown", "failed", "rejected", "orphaned", "remove"})
@@ -139,6 +140,13 @@ def service_spec(config: AgentConfig, run: RunSpec) -> dict[str, Any]:
                 "CapabilityDrop": ["ALL"],
                 "Privileges": {"NoNewPrivileges": True},
                 "StopGracePeriod": config.stop_timeout * SECOND,
+                # The image's own check (no Test: dockerd keeps the image's command), run every
+                # second while the AI starts: Swarm reports a task running only once it is
+                # healthy, and the image's first check comes after its interval (5 s).
+                "Healthcheck": {
+                    "StartPeriod": int((spec.start_timeout or config.start_timeout) * SECOND),
+                    "StartInterval": HEALTH_START_INTERVAL,
+                },
             },
             "Resources": {
                 "Limits": {"MemoryBytes": memory, "NanoCPUs": spec.nano_cpus, "Pids": spec.pids}
