@@ -2,7 +2,8 @@
 
 Suites are listed in ``SUITES``; add a new one by defining a ``bench.report.Suite`` of parts in
 its own module and appending it here. ``--only`` selects parts by name (``sizes``) or by
-``suite/part``; ``--suite`` selects whole suites.
+``suite/part``; ``--suite`` selects whole suites. A suite that is not ``default`` (swarm: it
+needs molecule/site's swarm) runs only when ``--suite`` names it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,20 @@ from bench.foundation import FOUNDATION
 from bench.models import MODELS
 from bench.rag import RAG
 from bench.report import Part, Suite, run_suite, write_index
+from bench.swarm import SWARM
 from bench.trust import TRUST
 
-SUITES: tuple[Suite, ...] = (FOUNDATION, MODELS, AGENT, BENTO, CATALOG, FEEDBACK, RAG, TRUST)
+SUITES: tuple[Suite, ...] = (
+    FOUNDATION,
+    MODELS,
+    AGENT,
+    BENTO,
+    CATALOG,
+    FEEDBACK,
+    RAG,
+    TRUST,
+    SWARM,
+)
 
 
 def _positive(text: str) -> int:
@@ -66,7 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def select(suite_arg: str | None, only_arg: str | None) -> list[tuple[Suite, list[Part]]]:
     """The suites and parts chosen by ``--suite`` and ``--only`` (errors for unknown names)."""
     by_name = {s.name: s for s in SUITES}
-    suites = list(SUITES)
+    suites = [s for s in SUITES if s.default]
     if suite_arg:
         names = [n.strip() for n in suite_arg.split(",") if n.strip()]
         unknown = [n for n in names if n not in by_name]

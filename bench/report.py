@@ -53,6 +53,8 @@ class Suite:
     parts: Sequence[Part] = field(default_factory=tuple)
     # False for suites that run in-process: the host facts then skip the Docker engine.
     uses_docker: bool = True
+    # False for suites that need more than this host (molecule/site's swarm): run by --suite only.
+    default: bool = True
 
     def part(self, name: str) -> Part | None:
         """The part called ``name``, if any."""

@@ -318,7 +318,7 @@ def test_reaper_drops_dead_instances_and_removes_strays(config: AgentConfig, ops
 def test_capacity_counts_starts_in_flight(config: AgentConfig, ops: FakeOps) -> None:
     manager = manager_of(config, ops)
     manager.create("rag", "0.1.0")
-    manager._starting.add("aidock-ai-rag-inflight")
+    manager._starting["aidock-ai-rag-inflight"] = 1
     with pytest.raises(TooManyInstances):
         manager.create("rag", "0.1.0")
 

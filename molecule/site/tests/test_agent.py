@@ -1,7 +1,9 @@
 """The agent runs on its own host, pulled from the registry, and starts AIs from that registry:
-it reads the catalog over the registry's API by the registry's name, pulls the AI by digest,
-hands out a ready instance and terminates it."""
+it reads the catalog over the registry's API by the registry's name, runs the AI by digest (as a
+Swarm service: the agent's host is a swarm manager), hands out a ready instance and terminates
+it."""
 
+import json
 import shlex
 
 from sitehosts import (
@@ -51,16 +53,19 @@ def test_catalog_is_read_from_the_registry(host):
 
 
 def test_agent_starts_an_ai_from_the_registry_and_terminates_it(host):
+    # The agent's host is a swarm manager (agent_backend swarm): the instance is a Swarm service
+    # of the registry's digest; test_swarm_backend.py checks its tasks on their nodes.
     status, body = http(
         host, "POST", f"{API}/v1/instances", {"ai": RAG, "version": RAG_VERSION}, auth()
     )
     assert status == 201, body
     repository = f"{NAMESPACE}/{RAG}"
     digest = registry_digest(host, repository, RAG_VERSION)
-    container = inspect(host, body["container"])
-    assert container["Config"]["Image"] == f"{REGISTRY}/{repository}@{digest}"
-    assert f"{REGISTRY}/{repository}@{digest}" in image(host, container["Image"])["RepoDigests"]
-    # Ready when handed out: its readiness answers from the agent's side of the AI network.
+    service = json.loads(host.check_output(f"docker service inspect {body['container']}"))[0]
+    image_ref = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image_ref == f"{REGISTRY}/{repository}@{digest}"
+    # Ready when handed out: its readiness answers from the agent's side of the overlay network,
+    # by the service's name (endpoint mode dnsrr).
     probe = (
         "import urllib.request;"
         f"print(urllib.request.urlopen({body['endpoint'] + '/readyz'!r}, timeout=10).status)"
@@ -72,4 +77,4 @@ def test_agent_starts_an_ai_from_the_registry_and_terminates_it(host):
 
     status, _ = http(host, "DELETE", f"{API}/v1/instances/{body['id']}", headers=auth())
     assert status == 204
-    assert host.run(f"docker inspect {body['container']}").rc != 0
+    assert host.run(f"docker service inspect {body['container']}").rc != 0

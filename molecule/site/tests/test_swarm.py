@@ -1,12 +1,14 @@
-"""The site's hosts form one Docker Swarm (roles/swarm): the first manager initialised it, the AI
-hosts joined as workers with the token read in the same run (none on disk), every node is ready
-and active with its labels, and the AIs' attachable overlay network exists."""
+"""The site's hosts form one Docker Swarm (roles/swarm): the first manager initialised it, the
+others joined (the agent's host as a manager, the other AI host as a worker) with the token read
+in the same run (none on disk), every node is ready and active with its labels, and the AIs'
+attachable overlay network exists."""
 
 import json
 
 from sitehosts import group
 
-MANAGER = group("aidock_swarm_managers")[0]
+MANAGERS = group("aidock_swarm_managers")
+MANAGER = MANAGERS[0]
 WORKERS = group("aidock_swarm_workers")
 NETWORK = "aidock-swarm"
 AI_HOST_LABEL = "ai.aidock.ai-host"
@@ -23,11 +25,12 @@ def nodes(host) -> dict[str, dict]:
 
 def test_every_host_is_a_ready_active_node(host):
     found = nodes(host)
-    assert set(found) == {MANAGER, *WORKERS}
+    assert set(found) == {*MANAGERS, *WORKERS}
     for name, node in found.items():
         assert node["Status"]["State"] == "ready", name
         assert node["Spec"]["Availability"] == "active", name
-    assert found[MANAGER]["Spec"]["Role"] == "manager"
+    assert {found[name]["Spec"]["Role"] for name in MANAGERS} == {"manager"}
+    # The first manager initialised the swarm and leads it; the others joined as managers.
     assert found[MANAGER]["ManagerStatus"]["Leader"] is True
     assert {found[name]["Spec"]["Role"] for name in WORKERS} == {"worker"}
 

@@ -62,11 +62,23 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=args.out.parent) as scratch:
         py, deb = Path(scratch) / "python.cdx.json", Path(scratch) / "debian"
-        _call(cyclonedx_py, ["cyclonedx-py", "environment", "--output-reproducible",
-                             "--of", "JSON", "-o", str(py), f"{args.venv}/bin/python"])
+        _call(
+            cyclonedx_py,
+            [
+                "cyclonedx-py",
+                "environment",
+                "--output-reproducible",
+                "--of",
+                "JSON",
+                "-o",
+                str(py),
+                f"{args.venv}/bin/python",
+            ],
+        )
         _call(debsbom, ["debsbom", "generate", "-t", "cdx", "-r", "/", "-o", str(deb)])
-        doc = merge(json.loads(py.read_text()), json.loads(Path(f"{deb}.cdx.json").read_text()),
-                    args.name)
+        doc = merge(
+            json.loads(py.read_text()), json.loads(Path(f"{deb}.cdx.json").read_text()), args.name
+        )
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
 
 

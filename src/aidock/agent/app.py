@@ -25,6 +25,7 @@ from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import CONTENT_TYPE
 from aidock.agent.openapi import build_openapi
 from aidock.agent.signatures import RegistryReader, SignatureVerifier, load_public_key
+from aidock.agent.swarm_ops import SwarmOps
 from aidock.api_docs import docs_blueprint
 from aidock.http_errors import json_error as _error
 from aidock.http_errors import parse_json_body, register_error_handlers
@@ -35,6 +36,7 @@ from aidock.schemas.agent import (
     HealthResponse,
     InstanceList,
     InstanceRequest,
+    ScaleRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ def _version() -> str:
 
 
 def _make_ops(config: AgentConfig) -> ContainerOps:
+    if config.backend == "swarm":
+        return SwarmOps(config)
     return DockerOps(config)
 
 
@@ -235,7 +239,7 @@ def create_app(
     @app.post("/v1/instances")
     def create_instance() -> tuple[Response, int]:
         req = _parse_request(config)
-        instance = manager.create(req.ai, req.version)
+        instance = manager.create(req.ai, req.version, req.replicas)
         resp = jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
         resp.headers["Location"] = f"/v1/instances/{instance.id}"
         return resp, 201
@@ -250,7 +254,13 @@ def create_app(
 
     @app.get("/v1/instances/<instance_id>")
     def get_instance(instance_id: str) -> Response:
-        instance = manager.get(instance_id, touch=True)
+        instance = manager.describe(instance_id)
+        return jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
+
+    @app.patch("/v1/instances/<instance_id>")
+    def scale_instance(instance_id: str) -> Response:
+        req = parse_json_body(ScaleRequest, problem=BadRequest)
+        instance = manager.scale(instance_id, req.replicas)
         return jsonify(instance.out(config.idle_ttl).model_dump(mode="json"))
 
     @app.delete("/v1/instances/<instance_id>")

@@ -100,9 +100,18 @@ class AgentClient:
                 200, f"the agent's answer is not an instance: {exc}", None, self.url
             ) from exc
 
-    def request_instance(self, ai: str, version: str) -> InstanceOut:
-        """Start ``ai`` at ``version``; returns once it is ready."""
-        body = self.start_api.post_json("/v1/instances", {"ai": ai, "version": version})
+    def request_instance(self, ai: str, version: str, replicas: int = 1) -> InstanceOut:
+        """Start ``ai`` at ``version`` (``replicas``: swarm backend); returns once ready."""
+        payload: dict[str, Any] = {"ai": ai, "version": version}
+        if replicas != 1:  # an agent without replicas in its API still takes the request
+            payload["replicas"] = replicas
+        return self._instance(self.start_api.post_json("/v1/instances", payload))
+
+    def scale(self, instance_id: str, replicas: int) -> InstanceOut:
+        """Set the replicas of a swarm instance; returns once all are ready."""
+        body = self.start_api.request_json(
+            "PATCH", self._path(instance_id), json={"replicas": replicas}
+        )
         return self._instance(body)
 
     def get(self, instance_id: str) -> InstanceOut:

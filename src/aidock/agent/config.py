@@ -43,6 +43,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _REGISTRY = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_CONSTRAINT = re.compile(r"^node\.[A-Za-z0-9_.-]{1,120} ?(?:==|!=) ?[A-Za-z0-9_.:-]{1,120}$")
 _REGISTRY_URL = re.compile(rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?/?$")
 # Characters that would let a name or tag leave <registry>/<namespace>/<ai>:<tag>.
 _ESCAPES = ("/", ":", "@", "\\", "..")
@@ -131,6 +132,31 @@ class AgentConfig(BaseSettings):
     catalog_ttl: float = Field(
         default=10.0, ge=0, le=3600, description="Seconds the GET /v1/ais listing is kept."
     )
+    backend: Literal["docker", "swarm"] = Field(
+        default="docker",
+        description="docker: one container per instance on this host's engine; swarm: one "
+        "Swarm service per instance (replicas spread over the AI hosts; the engine the agent "
+        "talks to must be a swarm manager).",
+    )
+    swarm_network: str = Field(
+        default="aidock-swarm",
+        description="Attachable overlay network of the AI services (the swarm role makes it); "
+        "the agent's container must be attached to it to reach the tasks.",
+    )
+    swarm_constraint: str = Field(
+        default="node.labels.ai.aidock.ai-host==true",
+        description="Placement constraint of every AI service (the swarm role labels AI hosts).",
+    )
+    swarm_restart_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Restarts of a task within 2 minutes before Swarm gives up on its slot "
+        "(a crash loop ends; a node lost now and then is still replaced).",
+    )
+    max_replicas: int = Field(
+        default=8, ge=1, le=256, description="Most replicas one swarm instance may ask for."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -171,6 +197,22 @@ class AgentConfig(BaseSettings):
     def _network(cls, value: str) -> str:
         if not _NETWORK.match(value) or value in {"bridge", "host", "none"}:
             raise ValueError("must be a user-defined network name (not bridge, host or none)")
+        return value
+
+    @field_validator("swarm_network")
+    @classmethod
+    def _swarm_network(cls, value: str) -> str:
+        if not _NETWORK.match(value) or value in {"bridge", "host", "none", "ingress"}:
+            raise ValueError("must be an overlay network of ours (not bridge, host, none, ingress)")
+        return value
+
+    @field_validator("swarm_constraint")
+    @classmethod
+    def _swarm_constraint(cls, value: str) -> str:
+        if not _CONSTRAINT.match(value):
+            raise ValueError(
+                "must be one Swarm placement constraint 'node.<attribute>==<value>' or '!='"
+            )
         return value
 
     @field_validator("registry_url")

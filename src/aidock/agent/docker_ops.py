@@ -39,6 +39,7 @@ from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.errors import (
     DockerUnavailable,
     ImageNotFound,
+    InvalidField,
     RegistryError,
     StartFailed,
 )
@@ -82,6 +83,7 @@ class RunSpec:
     image: str
     started_at: str
     spec: AiManifest
+    replicas: int = 1
 
     @property
     def name(self) -> str:
@@ -90,8 +92,28 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class TaskInfo:
+    """One task (replica) of a Swarm service (``SwarmOps``)."""
+
+    id: str
+    slot: int
+    node_id: str
+    state: str
+    desired_state: str
+    address: str | None = None
+    node: str = ""
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        """True while its container runs and Swarm wants it to."""
+        return self.state == "running" and self.desired_state == "running"
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
-    """What the agent needs to know about one of its containers."""
+    """What the agent needs to know about one of its containers (or, with the swarm
+    backend, one of its services: ``replicas`` wanted and ``tasks`` as they are)."""
 
     id: str
     name: str
@@ -101,11 +123,18 @@ class ContainerInfo:
     exit_code: int | None = None
     host_ports: dict[int, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    replicas: int = 1
+    tasks: tuple[TaskInfo, ...] = ()
 
     @property
     def running(self) -> bool:
-        """True while the container's process runs."""
+        """True while the container's process runs (a service: one of its tasks runs)."""
         return self.status == "running"
+
+    @property
+    def alive(self) -> bool:
+        """Running, or a service whose tasks Swarm is (re)starting: not to be dropped."""
+        return self.status in {"running", "starting"}
 
     @property
     def hardened(self) -> bool:
@@ -113,9 +142,11 @@ class ContainerInfo:
         return not self.problems
 
 
-def container_name(ai: str, instance_id: str) -> str:
-    """Name of an instance's container."""
-    return f"{CONTAINER_PREFIX}{ai}-{instance_id}"
+def container_name(ai: str, instance_id: str, backend: str = "docker") -> str:
+    """Name of an instance's container (``backend`` swarm: of its service, a DNS label on
+    the overlay network: '.' and '_' of the AI name become '-')."""
+    name = f"{CONTAINER_PREFIX}{ai}-{instance_id}"
+    return name.replace(".", "-").replace("_", "-") if backend == "swarm" else name
 
 
 def run_kwargs(config: AgentConfig, run: RunSpec) -> dict[str, Any]:
@@ -436,6 +467,17 @@ class DockerOps:
             except NotFound:
                 return
             time.sleep(0.2)
+
+    def scale(self, container_id: str, replicas: int) -> ContainerInfo:
+        """One container per instance: only 1 replica (the swarm backend scales)."""
+        info = self.inspect(container_id)
+        if replicas != 1 or info is None:
+            raise InvalidField(
+                f"replicas: {replicas} needs the swarm backend (this agent runs one container "
+                "per instance: AIDOCK_AGENT_BACKEND=swarm)",
+                "replicas",
+            )
+        return info
 
     def list_owned(self) -> list[ContainerInfo]:
         """Containers named ``aidock-ai-*`` carrying this agent's owner label."""

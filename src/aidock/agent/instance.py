@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -50,6 +51,7 @@ class ContainerOps(Protocol):
     def logs(self, container_id: str, lines: int = LOG_TAIL_LINES) -> str: ...
     def remove(self, container_id: str, *, graceful: bool = True) -> bool: ...
     def list_owned(self) -> list[ContainerInfo]: ...
+    def scale(self, container_id: str, replicas: int) -> ContainerInfo: ...
 
 
 def http_ready(url: str, timeout: float) -> bool:
@@ -95,6 +97,9 @@ class Instance:
     last_used: float
     last_used_at: datetime = field(default_factory=utcnow)
     ready_path: str = "/readyz"
+    replicas: int = 1
+    # Every replica's base URL (swarm: each running task's address on the overlay network).
+    endpoints: list[str] = field(default_factory=list)
 
     def out(self, idle_ttl: float) -> InstanceOut:
         """The API representation."""
@@ -106,6 +111,8 @@ class Instance:
             digest=self.digest,
             endpoint=self.endpoint,
             ready_path=self.ready_path,
+            replicas=self.replicas,
+            endpoints=list(self.endpoints) or [self.endpoint],
             schema_version=self.schema_version,
             container=self.container,
             started_at=self.started_at,
@@ -123,8 +130,9 @@ class ReconcileReport:
 
 
 def endpoint_of(config: AgentConfig, spec: AiManifest, info: ContainerInfo) -> str | None:
-    """Base URL of the AI in ``info`` for this agent's endpoint mode."""
-    if config.endpoint_mode == "network":
+    """Base URL of the AI in ``info`` for this agent's endpoint mode (swarm: the service's
+    name, which resolves to every task's address on the overlay network)."""
+    if config.backend == "swarm" or config.endpoint_mode == "network":
         return f"http://{info.name}:{spec.port}"
     host_port = info.host_ports.get(spec.port)
     return f"http://127.0.0.1:{host_port}" if host_port else None
@@ -159,7 +167,7 @@ def adoptable(
         spec = AiManifest.from_labels(info.labels)
     except ManifestError as exc:
         return None, f"no AI manifest: {exc}"
-    if info.name != container_name(ai, instance_id):
+    if info.name != container_name(ai, instance_id, config.backend):
         return None, "its name does not match its labels"
     endpoint = endpoint_of(config, spec, info)
     if endpoint is None:
@@ -183,6 +191,18 @@ def adoptable(
             last_used=last_used,
             last_used_at=now,
             ready_path=spec.ready_path,
+            replicas=info.replicas,
+            endpoints=task_endpoints(info, spec.port),
         ),
         "",
     )
+
+
+def port_of(endpoint: str) -> int:
+    """The port of an endpoint URL (``http://name:port``)."""
+    return urlsplit(endpoint).port or 80
+
+
+def task_endpoints(info: ContainerInfo, port: int) -> list[str]:
+    """Base URLs of the running tasks of a service (empty for a container)."""
+    return [f"http://{t.address}:{port}" for t in info.tasks if t.running and t.address]

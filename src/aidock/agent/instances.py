@@ -71,17 +71,20 @@ from aidock.agent.instance import (
     endpoint_of,
     http_ready,
     new_instance_id,
+    task_endpoints,
     utc_iso,
     utcnow,
 )
 from aidock.agent.metrics import Metrics, reason_of
 from aidock.agent.signatures import SignatureVerifier
+from aidock.agent.supervision import DockerSupervision
+from aidock.agent.swarm_lifecycle import Replicas, check_replicas, wait_service_ready
 from aidock.schemas.manifest import AiManifest
 
 log = logging.getLogger(__name__)
 
 
-class InstanceManager:
+class InstanceManager(DockerSupervision, Replicas):
     """Registry of this agent's instances, and everything that changes it."""
 
     def __init__(
@@ -110,7 +113,7 @@ class InstanceManager:
         self._start_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._instances: dict[str, Instance] = {}
-        self._starting: set[str] = set()  # container names of starts in flight
+        self._starting: dict[str, int] = {}  # starts in flight: container name -> replicas
         # Terminated while Docker did not answer: (instance, reason), removed once it does.
         self._pending: dict[str, tuple[Instance, str]] = {}
         self._adopted = False  # adoption ran in this process
@@ -155,22 +158,7 @@ class InstanceManager:
             self._supervisor.join(10)
             self._supervisor = None
 
-    # -- Docker outages -----------------------------------------------------------------
-
-    def _docker_down(self) -> None:
-        self._synced = False
-        if self._down_since is None:
-            self._down_since = self.clock()
-            log.warning(
-                "Docker does not answer: running instances go on; starts and terminations "
-                "wait for it (the agent exits after %gs without an answer)",
-                self.config.docker_lost_after,
-            )
-
-    def docker_down_for(self) -> float:
-        """Seconds since Docker stopped answering (0 while it answers)."""
-        since = self._down_since
-        return 0.0 if since is None else max(0.0, self.clock() - since)
+    # -- Docker outages (the rest: DockerSupervision) -----------------------------------
 
     def resync(self) -> ReconcileReport:
         """Match the registry with Docker: adoption the first time, then a clean-up.
@@ -189,70 +177,6 @@ class InstanceManager:
                 report = ReconcileReport([], dropped + self.remove_pending() + self._sweep_strays())
             self._synced = True
         return report
-
-    def check_docker(self) -> bool:
-        """Ping Docker; once it answers after an outage, ``resync``. True when it answers."""
-        if not self.ops.ping():
-            self._docker_down()
-            return False
-        down = self.docker_down_for()
-        if not self._synced:
-            try:
-                report = self.resync()
-            except DockerUnavailable:  # pings, but does not work yet: still down
-                self._docker_down()
-                return False
-            if down:
-                log.info(
-                    "Docker answers again after %.0fs: %d instances kept, removed: %s",
-                    down,
-                    len(self.list()),
-                    ", ".join(report.removed) or "none",
-                )
-        self._down_since = None
-        self._lost_reported = False
-        return True
-
-    def _lost(self) -> bool:
-        """True when Docker stayed silent past ``docker_lost_after`` and the handler ran."""
-        grace = self.config.docker_lost_after
-        down = self.docker_down_for()
-        if grace <= 0 or down < grace or self._lost_reported:
-            return False
-        self._lost_reported = True
-        log.error(
-            "Docker has not answered for %.0fs (docker_lost_after %gs): giving up, so that "
-            "the agent's container is restarted",
-            down,
-            grace,
-        )
-        if self.on_docker_lost is None:
-            return False
-        self.on_docker_lost(down)
-        return True
-
-    def _supervise(self) -> None:
-        tick = min(self.config.docker_check_interval, self.config.reap_interval)
-        next_reap = self.clock() + self.config.reap_interval
-        while not self._stop.wait(tick):
-            try:
-                up = self.check_docker()
-            except Exception:
-                log.exception("checking Docker failed")
-                continue
-            if not up:
-                if self._lost():
-                    return
-                continue
-            if self.clock() >= next_reap:
-                next_reap = self.clock() + self.config.reap_interval
-                try:
-                    self.reap()
-                except DockerUnavailable as exc:
-                    log.warning("reaper pass: %s", exc.message)
-                    self._docker_down()
-                except Exception:
-                    log.exception("reaper pass failed")
 
     # -- adoption -----------------------------------------------------------------------
 
@@ -275,7 +199,7 @@ class InstanceManager:
         keep.sort(key=lambda pair: pair[0])
         for _, instance in keep:
             with self._lock:
-                room = len(self._instances) + len(self._starting) < self.config.max_instances
+                room = self._used() + instance.replicas <= self.config.max_instances
                 if room:
                     self._instances[instance.id] = instance
             if room:
@@ -291,60 +215,89 @@ class InstanceManager:
 
     # -- create -------------------------------------------------------------------------
 
-    def create(self, ai: str, version: str) -> Instance:
+    def create(self, ai: str, version: str, replicas: int = 1) -> Instance:
         """Start ``ai`` at ``version`` and return it once ready (see the module policies)."""
         ref = self.config.image_for(ai, version)  # 403 / 422 before anything else
+        check_replicas(self.config.backend, replicas, self.config.max_replicas)
         instance_id = new_instance_id()
-        name = container_name(ai, instance_id)
+        name = container_name(ai, instance_id, self.config.backend)
         began = self.clock()
         try:
             found = self.catalog.resolve(ai, version)  # 404 / 422 / 502 / 503
             spec = found.require_manifest()
             if self.signatures is not None:  # 403 before any pull: unsigned bytes never land
                 self.signatures.require(ai, version, found.digest)
-            self._reserve(name)
+            self._reserve(name, replicas)
             try:
-                instance = self._start(ref, found.digest, spec, instance_id, name)
+                instance = self._start(ref, found.digest, spec, instance_id, name, replicas)
             finally:
                 with self._lock:
-                    self._starting.discard(name)
+                    self._starting.pop(name, None)
         except AgentError as exc:
             self.metrics.failed(ai, reason_of(exc))
             raise
         self.metrics.started(ai, self.clock() - began)
         return instance
 
-    def _reserve(self, name: str) -> None:
-        if self._full():
+    def _used(self) -> int:
+        """Replicas running, starting or pending termination (call with ``_lock`` held)."""
+        return (
+            sum(i.replicas for i in self._instances.values())
+            + sum(self._starting.values())
+            + sum(i.replicas for i, _ in self._pending.values())
+        )
+
+    def _reserve(self, name: str, replicas: int = 1) -> None:
+        if self._full(replicas):
             self.prune_dead()
             self.remove_pending()
         with self._lock:
-            used = len(self._instances) + len(self._starting) + len(self._pending)
-            if used >= self.config.max_instances:
+            used = self._used()
+            if used + replicas > self.config.max_instances:
                 raise TooManyInstances(
-                    f"max_instances ({self.config.max_instances}) reached: {used} instances "
-                    "running or starting; terminate one (DELETE /v1/instances/<id>) or retry "
-                    "later"
+                    f"max_instances ({self.config.max_instances}) reached: {used} replicas "
+                    f"running or starting, {replicas} more asked; terminate or scale down one "
+                    "(DELETE or PATCH /v1/instances/<id>) or retry later"
                 )
-            self._starting.add(name)
+            self._starting[name] = replicas
 
-    def _full(self) -> bool:
+    def _full(self, more: int = 1) -> bool:
         with self._lock:
-            used = len(self._instances) + len(self._starting) + len(self._pending)
-            return used >= self.config.max_instances
+            return self._used() + more > self.config.max_instances
 
     def _start(
-        self, ref: ImageRef, digest: str, spec: AiManifest, instance_id: str, name: str
+        self,
+        ref: ImageRef,
+        digest: str,
+        spec: AiManifest,
+        instance_id: str,
+        name: str,
+        replicas: int = 1,
     ) -> Instance:
         """Run the image by the digest the registry named (a moved tag never runs)."""
         image = self.ops.ensure_image(ref, digest)
         started_at = utcnow()
         ai, version = ref.repository.rpartition("/")[2], ref.tag
-        run = RunSpec(instance_id, ai, version, image.ref, utc_iso(started_at), spec)
+        run = RunSpec(instance_id, ai, version, image.ref, utc_iso(started_at), spec, replicas)
         info = self.ops.run(run)
+        endpoints: list[str] = []
         try:
             timeout = self.config.start_timeout_for(spec.start_timeout)
-            endpoint = self._wait_ready(info, spec, timeout)
+            if self.config.backend == "swarm":
+                ready = wait_service_ready(
+                    self.ops,
+                    info,
+                    spec.port,
+                    spec.ready_path,
+                    timeout,
+                    probe=self.probe,
+                    clock=self.clock,
+                    poll_interval=self.poll_interval,
+                )
+                endpoint = str(endpoint_of(self.config, spec, ready))
+                endpoints = task_endpoints(ready, spec.port)
+            else:
+                endpoint = self._wait_ready(info, spec, timeout)
         except BaseException:
             self.ops.remove(info.id, graceful=False)
             raise
@@ -361,6 +314,8 @@ class InstanceManager:
             started_at=started_at,
             last_used=self.clock(),
             ready_path=spec.ready_path,
+            replicas=replicas,
+            endpoints=endpoints,
         )
         with self._lock:
             self._instances[instance_id] = instance
@@ -484,7 +439,7 @@ class InstanceManager:
         dropped: list[Instance] = []
         for instance in self.list():
             info = self.ops.inspect(instance.container_id)
-            if info is not None and info.running:
+            if info is not None and info.alive:
                 continue
             with self._lock:
                 if self._instances.pop(instance.id, None) is None:

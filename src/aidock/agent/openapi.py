@@ -21,6 +21,7 @@ from aidock.schemas.agent import (
     InstanceList,
     InstanceOut,
     InstanceRequest,
+    ScaleRequest,
 )
 
 AUTH = {401: "Missing or wrong bearer token"}
@@ -41,7 +42,8 @@ def _op(summary: str, ok: dict[str, Any], codes: dict[int, str], *, secured: boo
 def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
     """OpenAPI 3.1 description of the agent API, schemas from the pydantic models."""
     schemas = component_schemas(
-        inputs=[InstanceRequest], outputs=[InstanceOut, InstanceList, HealthResponse, AiList]
+        inputs=[InstanceRequest, ScaleRequest],
+        outputs=[InstanceOut, InstanceList, HealthResponse, AiList],
     )
     ai_name = {
         "name": "name",
@@ -66,8 +68,9 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
             404: "AI not in the catalog, or no such version in the registry",
             413: "Body larger than 16384 bytes",
             415: "Content-Type is not application/json",
-            422: "Malformed body (field named), or an image without a valid AI manifest",
-            429: "max_instances reached",
+            422: "Malformed body (field named), an image without a valid AI manifest, or "
+            "replicas above 1 without the swarm backend (field replicas)",
+            429: "max_instances reached (replicas count)",
             502: "Registry failed, or the AI failed to start",
             503: "Docker or the registry unreachable",
             504: "The AI was not ready within its start timeout (container removed)",
@@ -76,6 +79,26 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
     create["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": ref("InstanceRequest")}},
+    }
+    scale = _op(
+        "Scale a swarm instance; answers once every replica is ready",
+        {"200": answer("Scaled and ready", "InstanceOut")},
+        {
+            400: "Body is not JSON",
+            404: "No such instance",
+            413: "Body larger than 16384 bytes",
+            415: "Content-Type is not application/json",
+            422: "Malformed body, or replicas the agent cannot run (field replicas)",
+            429: "max_instances reached (replicas count)",
+            502: "Swarm refused the update, or every task failed",
+            503: "Docker unreachable",
+            504: "Not every replica was ready within the start timeout (the service keeps "
+            "the new count)",
+        },
+    )
+    scale["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": ref("ScaleRequest")}},
     }
     paths: dict[str, Any] = {
         "/healthz": {
@@ -140,10 +163,11 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
         "/v1/instances/{instance_id}": {
             "parameters": [instance_id],
             "get": _op(
-                "One instance (counts as a keep-alive)",
+                "One instance (counts as a keep-alive; swarm: its task endpoints read now)",
                 {"200": answer("The instance", "InstanceOut")},
                 {404: "No such instance"},
             ),
+            "patch": scale,
             "delete": _op(
                 "Stop and remove it",
                 {"204": answer("Removed")},

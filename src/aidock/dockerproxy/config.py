@@ -18,6 +18,9 @@ ENV_PREFIX = "AIDOCK_DOCKERPROXY_"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
+_RESERVED_NETWORKS = frozenset({"bridge", "host", "none", "default", "ingress"})
+
+
 class ProxySettings(BaseSettings):
     """Everything the proxy needs besides its policy."""
 
@@ -42,6 +45,16 @@ class ProxySettings(BaseSettings):
     owner_label: str = Field(default="ai.aidock.owner", pattern=r"^[a-z0-9][a-z0-9._-]*$")
     owner: str = Field(default="aidock-agent", pattern=_NAME)
     networks: list[str] = Field(default=["aidock-ai"], min_length=1)
+    swarm_networks: list[str] = Field(
+        default=["aidock-swarm"],
+        min_length=1,
+        description="Overlay networks the agent's Swarm services may join (swarm backend).",
+    )
+    swarm_constraint: str = Field(
+        default="node.labels.ai.aidock.ai-host==true",
+        pattern=r"^node\.[A-Za-z0-9_.-]{1,120} ?(?:==|!=) ?[A-Za-z0-9_.:-]{1,120}$",
+        description="Placement constraint every service of the agent must carry.",
+    )
     policy_file: Path | None = Field(default=None, description="Default: the packaged one.")
     threads: int = Field(default=16, ge=2, le=256, description="Requests served at once.")
     upstream_timeout: float = Field(
@@ -60,11 +73,11 @@ class ProxySettings(BaseSettings):
         """Arguments, then the environment; no ``.env`` file, no secrets directory."""
         return init_settings, env_settings
 
-    @field_validator("networks")
+    @field_validator("networks", "swarm_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not re.match(_NAME, name) or name in {"bridge", "host", "none", "default"}:
+            if not re.match(_NAME, name) or name in _RESERVED_NETWORKS:
                 raise ValueError(f"{name!r}: a user-defined network name (not bridge/host/none)")
         return value
 
@@ -76,4 +89,6 @@ class ProxySettings(BaseSettings):
             "owner_label": self.owner_label,
             "owner": self.owner,
             "networks": list(self.networks),
+            "swarm_networks": list(self.swarm_networks),
+            "swarm_constraint": self.swarm_constraint,
         }

@@ -67,9 +67,10 @@ class Forward:
 
 
 class ContainerLookup(Protocol):
-    """A container's full id and labels from dockerd, None when it does not exist."""
+    """A container's (``kind`` service: a Swarm service's) full id and labels from dockerd,
+    None when it does not exist."""
 
-    def __call__(self, ref: str) -> tuple[str, dict[str, str]] | None: ...
+    def __call__(self, ref: str, kind: str = "container") -> tuple[str, dict[str, str]] | None: ...
 
 
 def is_zero(value: Any) -> bool:
@@ -111,7 +112,10 @@ class Decider:
         body = self._body(route, request)
         path = target.path
         if route.owned:
-            path = self._owned(match.group("container"), match.span("container"), path, lookup)
+            kind = "service" if "service" in match.groupdict() else "container"
+            path = self._owned(match.group(kind), match.span(kind), path, lookup, kind)
+        if route.owned_filter:
+            query["filters"] = self._owned_filter(route.owned_filter, query["filters"], lookup)
         headers = self._headers(route, request, body)
         return Forward(
             route.name, method, Target(target.version, path, query).upstream(), headers, body
@@ -158,17 +162,36 @@ class Decider:
         self._check(value, check, "body", check.rule or route.name)
         return strictjson.dumps(value)
 
-    def _owned(self, ref: str, span: tuple[int, int], path: str, lookup: ContainerLookup) -> str:
-        found = lookup(ref)
+    def _owned(
+        self,
+        ref: str,
+        span: tuple[int, int],
+        path: str,
+        lookup: ContainerLookup,
+        kind: str = "container",
+    ) -> str:
+        return path[: span[0]] + self._owner_of(ref, lookup, kind) + path[span[1] :]
+
+    def _owner_of(self, ref: str, lookup: ContainerLookup, kind: str) -> str:
+        """The full id of ``ref`` once it carries the agent's owner label."""
+        found = lookup(ref) if kind == "container" else lookup(ref, kind)
         if found is None:
-            raise Refused("no-such-container", f"No such container: {ref}", 404)
+            raise Refused(f"no-such-{kind}", f"No such {kind}: {ref}", 404)
         full_id, labels = found
         owner_label, owner = self.settings.owner_label, self.settings.owner
         if labels.get(owner_label) != owner:
-            raise Refused(
-                "container-not-owned", f"container {ref} does not carry {owner_label}={owner}"
-            )
-        return path[: span[0]] + full_id + path[span[1] :]
+            raise Refused(f"{kind}-not-owned", f"{kind} {ref} does not carry {owner_label}={owner}")
+        return full_id
+
+    def _owned_filter(self, key: str, filters: str, lookup: ContainerLookup) -> str:
+        """``filters`` (checked JSON) with its ``key`` naming exactly one owned service, by
+        its full id (so that a name cannot be re-pointed between check and use)."""
+        parsed = strictjson.loads(filters.encode())
+        refs = parsed.get(key)
+        if not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], str):
+            raise Refused("service-filter", f"filters.{key}: must name exactly one service")
+        parsed[key] = [self._owner_of(refs[0], lookup, "service")]
+        return strictjson.dumps(parsed).decode()
 
     def _headers(self, route: Route, request: Request, body: bytes | None) -> dict[str, str]:
         headers: dict[str, str] = {}

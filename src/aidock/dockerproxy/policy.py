@@ -23,10 +23,18 @@ from aidock.dockerproxy.config import ProxySettings
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 _SETTING = re.compile(r"\$\{([a-z_]+)\}")
 _PLACEHOLDER = re.compile(r"\{([a-z]+)\}")
+
+
+def placeholders_of(path: str) -> set[str]:
+    """The placeholder names in a path template."""
+    return set(_PLACEHOLDER.findall(path))
+
+
 # What a path placeholder matches (in an already canonical, decoded path).
 PLACEHOLDERS = {
     "container": r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}",
     "network": r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}",
+    "service": r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}",
     "image": r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,511}",
     "any": r".+",
 }
@@ -83,6 +91,8 @@ class Route(_Strict):
     path: str = Field(pattern=r"^/[A-Za-z0-9_./{}-]*$")
     deny: bool = False
     owned: bool = False
+    # A key of the JSON "filters" query whose one value must name a service of the agent's.
+    owned_filter: str | None = Field(default=None, pattern=r"^[a-z][a-z-]*$")
     query: dict[str, Check] = {}
     params: dict[str, Check] = {}
     headers: list[str] = []
@@ -125,8 +135,12 @@ class Policy(_Strict):
             for name in names:
                 if name not in self.checks:
                     raise ValueError(f"route {route.name}: no check named {name!r}")
-            if route.deny and (route.query or route.body or route.owned):
+            if route.deny and (route.query or route.body or route.owned or route.owned_filter):
                 raise ValueError(f"route {route.name}: a deny route has no checks")
+            if route.owned and not {"container", "service"} & placeholders_of(route.path):
+                raise ValueError(f"route {route.name}: owned needs a {{container}} or {{service}}")
+            if route.owned_filter and "filters" not in route.query:
+                raise ValueError(f"route {route.name}: owned_filter needs a filters query")
         return self
 
     @property

@@ -84,9 +84,21 @@ class Upstream:
             conn.close()
             raise
 
+    def service(self, ref: str) -> tuple[str, dict[str, str]] | None:
+        """Full id and labels of Swarm service ``ref`` (None: no such service)."""
+        attrs = self._inspect(f"/services/{quote(ref, safe='')}", ref)
+        if attrs is None:
+            return None
+        return str(attrs["ID"]), dict((attrs.get("Spec") or {}).get("Labels") or {})
+
     def container(self, ref: str) -> tuple[str, dict[str, str]] | None:
         """Full id and labels of container ``ref`` (None: dockerd has no such container)."""
-        target = f"/containers/{quote(ref, safe='')}/json"
+        attrs = self._inspect(f"/containers/{quote(ref, safe='')}/json", ref)
+        if attrs is None:
+            return None
+        return str(attrs["Id"]), dict((attrs.get("Config") or {}).get("Labels") or {})
+
+    def _inspect(self, target: str, ref: str) -> dict[str, Any] | None:
         conn, resp = self.open(Forward("owner-lookup", "GET", target, {}, None))
         try:
             data = resp.read()
@@ -96,8 +108,7 @@ class Upstream:
             return None
         if resp.status != 200:
             raise Refused("upstream-error", f"dockerd answered {resp.status} on {ref}", 502)
-        attrs = json.loads(data)
-        return str(attrs["Id"]), dict((attrs.get("Config") or {}).get("Labels") or {})
+        return dict(json.loads(data))
 
 
 def _answer(start_response: StartResponse, status: int, body: dict[str, str]) -> list[bytes]:
@@ -154,6 +165,11 @@ class ProxyApp:
         """The policy being enforced."""
         return self.decider.policy
 
+    def _lookup(self, ref: str, kind: str = "container") -> tuple[str, dict[str, str]] | None:
+        if kind == "container":
+            return self.upstream.container(ref)
+        return self.upstream.service(ref)
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", ""))
         raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
@@ -167,7 +183,7 @@ class ProxyApp:
                 if key.startswith("HTTP_")
             }
             request = Request(method, raw, headers, body)
-            forward = self.decider.decide(request, self.upstream.container)
+            forward = self.decider.decide(request, self._lookup)
         except Refused as refused:
             log.warning(
                 "refused %s %s: %s (rule: %s)", method, raw[:300], refused.message, refused.rule

@@ -27,6 +27,23 @@ class InstanceRequest(BaseModel):
 
     ai: AiName = Field(description=f"AI name from the catalog, e.g. 'rag' ({AI_NAME_RULE}).")
     version: Tag = Field(description=f"Image tag, e.g. '0.1.0' ({TAG_RULE}, no '..').")
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Replicas of the AI (more than 1 only with the agent's swarm backend, at "
+        "most its max_replicas); each counts against max_instances.",
+    )
+
+
+class ScaleRequest(BaseModel):
+    """Body of ``PATCH /v1/instances/{id}`` (swarm backend)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    replicas: int = Field(
+        ge=1, le=256, description="Replicas wanted (at most the agent's max_replicas)."
+    )
 
 
 class InstanceOut(BaseModel):
@@ -39,7 +56,16 @@ class InstanceOut(BaseModel):
     version: str
     image: str = Field(description="Image reference it runs.")
     digest: str | None = Field(default=None, description="Registry digest of the image.")
-    endpoint: str = Field(description="Base URL of the AI's API, ready when handed out.")
+    endpoint: str = Field(
+        description="Base URL of the AI's API, ready when handed out (swarm backend: the "
+        "service's DNS name, which resolves to every replica)."
+    )
+    replicas: int = Field(default=1, description="Replicas wanted.")
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="Base URL of each ready replica (swarm: each running task's address; a "
+        "container: its endpoint). A client spreads its calls over these.",
+    )
     ready_path: str = Field(
         default="/readyz", description="GET <endpoint><ready_path> answers 200 while ready."
     )

@@ -28,11 +28,14 @@ from aidock.worker.adapters import ResponseInvalid, adapter_for
 from aidock.worker.inputs import Document, DocumentError, list_documents, read_document
 from aidock.worker.instance import OUTAGE_WAIT, BatchAborted, InstanceHolder
 from aidock.worker.progress import Progress
+from aidock.worker.replicas import NoReplica
 from aidock.worker.results import ResultLog, load_results, rewrite_results
 
 log = logging.getLogger(__name__)
 
 EXIT_PARTIAL = 1
+# Replicas one document may see stop answering before the instance counts as dead.
+MAX_DROPS = 8
 EXIT_INTERRUPTED = 130
 SUMMARY_SCHEMA = "worker-summary/v1"
 
@@ -52,6 +55,7 @@ class RunOptions:
     retries: int = 3
     retry_failed: bool = False
     max_replacements: int = 3
+    replicas: int = 1
     backoff: float = 0.5
     outage_wait: float = OUTAGE_WAIT
 
@@ -70,6 +74,7 @@ class Summary:
     aborted: str | None = None
     interrupted: bool = False
     instances: list[str] = field(default_factory=list)
+    replica_calls: dict[str, int] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: _utcnow())
 
     @property
@@ -104,6 +109,7 @@ class Summary:
             "docs_per_second": round(self.processed / working, 3) if working > 0 else 0.0,
             "instances_replaced": self.replacements,
             "instances_terminated": list(self.instances),
+            "replica_calls": dict(self.replica_calls),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(_utcnow()),
             "summary": self.text(options.output),
@@ -193,11 +199,13 @@ class BatchRunner:
         return bool(record["ok"])
 
     def _call(self, doc: Document, text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """(outcome, instance fields); None when stopped. Replaces a dead instance."""
+        """(outcome, instance fields); None when stopped. A replica that stops answering is
+        dropped and the document sent to another; a dead instance is replaced."""
+        dropped = 0
         while True:
             if self.stop.is_set():
                 return None
-            generation, instance, api = self.holder.current()
+            generation, instance, pool = self.holder.replicas_of()
             adapter = adapter_for(instance.schema_version)
             meta = {
                 "ai": instance.ai,
@@ -205,20 +213,42 @@ class BatchRunner:
                 "schema_version": instance.schema_version,
                 "instance": instance.id,
             }
+            spread = instance.replicas > 1 or len(pool) > 1
             try:
-                return {"ok": True, "result": adapter.call(api, text, doc)}, meta
+                with pool.lease() as replica:
+                    if spread:
+                        meta["replica"] = replica.url
+                    return {"ok": True, "result": adapter.call(replica.api, text, doc)}, meta
+            except NoReplica:
+                if dropped <= MAX_DROPS and self.holder.refresh_replicas(generation):
+                    continue  # the agent lists tasks Swarm started elsewhere
+                reason = "no replica of the instance answers"
             except AiUnavailableError as exc:
                 if self.stop.is_set():
                     return None
-                if self.holder.alive(instance):  # a slow document, not a dead AI
-                    return failure(f"the AI gave no usable answer: {exc.reason}"), meta
-                if generation == self.holder.generation and self.holder.wait_out_outage(instance):
-                    continue  # the platform was away, the AI is back: send it again
-                self.holder.replace(generation, exc.reason)
+                reason = exc.reason
+                if spread:
+                    if self.holder.replica_alive(replica.url, instance.ready_path):
+                        return failure(f"the AI gave no usable answer: {reason}"), meta
+                    if pool.drop(replica.url):
+                        log.warning(
+                            "replica %s stopped answering (%s): dropped", replica.url, reason
+                        )
+                    dropped += 1
+                    if dropped <= MAX_DROPS:
+                        continue  # the document goes to another replica
+                elif self.holder.alive(instance):  # a slow document, not a dead AI
+                    return failure(f"the AI gave no usable answer: {reason}"), meta
             except ApiError as exc:
                 return failure(exc.message, exc.status, exc.field), meta
             except ResponseInvalid as exc:
                 return failure(str(exc)), meta
+            if generation == self.holder.generation and self.holder.wait_out_outage(instance):
+                self.holder.refresh_replicas(generation)
+                dropped = 0
+                continue  # the platform was away, the AI is back: send it again
+            self.holder.replace(generation, reason)
+            dropped = 0
 
     def _guarded(self, doc: Document) -> bool | None:
         try:
@@ -326,6 +356,7 @@ def run_batch(
         make_api,
         max_replacements=options.max_replacements,
         outage_wait=options.outage_wait,
+        replicas=options.replicas,
     )
     code = EXIT_OK
     with _interruptible(), ResultLog(options.output, set(records)) as results:
@@ -335,7 +366,8 @@ def run_batch(
             adapter_for(instance.schema_version)  # fail before sending anything
             print(
                 f"worker: {len(todo)} documents to {options.ai} {options.version} "
-                f"(instance {instance.id} at {instance.endpoint}), {summary.skipped} already done",
+                f"(instance {instance.id} at {instance.endpoint}, "
+                f"{len(instance.endpoints) or 1} replicas), {summary.skipped} already done",
                 file=err,
             )
             progress = Progress(len(todo), err)
@@ -362,6 +394,8 @@ def run_batch(
             summary.interrupted = True
             code = EXIT_INTERRUPTED
         finally:
+            if holder.pool is not None:
+                summary.replica_calls = dict(holder.pool.calls)
             holder.release()
             summary.elapsed = time.monotonic() - started
             summary.replacements = holder.replacements

@@ -14,6 +14,7 @@ from aidock.agent.client import AgentClient
 from aidock.cli import EXIT_API_ERROR, EXIT_UNREACHABLE
 from aidock.client.http import AiUnavailableError, ApiClient, ApiError
 from aidock.schemas.agent import InstanceOut
+from aidock.worker.replicas import ReplicaPool
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,12 @@ class InstanceHolder:
         max_replacements: int = 3,
         outage_wait: float = OUTAGE_WAIT,
         clock: Callable[[], float] = time.monotonic,
+        replicas: int = 1,
     ) -> None:
         self.agent = agent
         self.ai = ai
         self.version = version
+        self.replicas = replicas
         self.make_api = make_api
         self.max_replacements = max_replacements
         self.outage_wait = outage_wait
@@ -70,6 +73,7 @@ class InstanceHolder:
         self.generation = 0
         self.instance: InstanceOut | None = None
         self.api: ApiClient | None = None
+        self.pool: ReplicaPool | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.cancel = threading.Event()  # set when the batch stops: waits end
@@ -83,7 +87,10 @@ class InstanceHolder:
         step = 1.0
         while True:
             try:
-                instance = self.agent.request_instance(self.ai, self.version)
+                if self.replicas == 1:
+                    instance = self.agent.request_instance(self.ai, self.version)
+                else:
+                    instance = self.agent.request_instance(self.ai, self.version, self.replicas)
                 break
             except (ApiError, AiUnavailableError) as exc:
                 transient = isinstance(exc, AiUnavailableError) or exc.status == 503
@@ -93,14 +100,16 @@ class InstanceHolder:
                 step = min(step * 2, MAX_WAIT_STEP)
         self.instance = instance
         self.api = self.make_api(instance.endpoint)
+        self.pool = ReplicaPool(instance.endpoints or [instance.endpoint], self.make_api)
         self.generation += 1
         log.info(
-            "instance %s of %s %s ready at %s (%s)",
+            "instance %s of %s %s ready at %s (%s; replicas: %s)",
             instance.id,
             self.ai,
             self.version,
             instance.endpoint,
             instance.schema_version,
+            ", ".join(self.pool.urls),
         )
 
     def acquire(self) -> InstanceOut:
@@ -124,6 +133,39 @@ class InstanceHolder:
                 raise BatchAborted("no instance (the batch is over)", EXIT_API_ERROR)
             return self.generation, self.instance, self.api
 
+    def replicas_of(self) -> tuple[int, InstanceOut, ReplicaPool]:
+        """(generation, instance, its replica pool)."""
+        with self._lock:
+            if self.instance is None or self.pool is None:
+                raise BatchAborted("no instance (the batch is over)", EXIT_API_ERROR)
+            return self.generation, self.instance, self.pool
+
+    def refresh_replicas(self, generation: int) -> bool:
+        """Read the instance's replicas from the agent again (Swarm started tasks elsewhere);
+        True when the pool of ``generation`` has a replica afterwards."""
+        with self._lock:
+            instance, pool = self.instance, self.pool
+            if generation != self.generation or instance is None or pool is None:
+                return True  # replaced meanwhile: the caller takes the new one
+        try:
+            current = self.agent.get(instance.id)
+        except (ApiError, AiUnavailableError) as exc:
+            log.warning("cannot read the replicas of %s: %s", instance.id, exc)
+            return False
+        added = pool.update(current.endpoints)
+        if added:
+            log.info("instance %s: replicas added: %s", instance.id, ", ".join(added))
+        return len(pool) > 0
+
+    def replica_alive(self, url: str, ready_path: str) -> bool:
+        """True when one replica's readiness endpoint answers 200 (within 5 s)."""
+        with requests.Session() as session:
+            session.trust_env = False
+            try:
+                return session.get(url + ready_path, timeout=ALIVE_TIMEOUT).status_code == 200
+            except requests.RequestException:
+                return False
+
     def replace(self, failed_generation: int, reason: str) -> None:
         """Replace the instance of ``failed_generation`` (no-op if already replaced)."""
         with self._lock:
@@ -140,7 +182,7 @@ class InstanceHolder:
                 old.id if old else "?",
                 reason,
             )
-            self.instance = self.api = None
+            self.instance = self.api = self.pool = None
             if old is not None:
                 self._terminate(old.id)
             self.replacements += 1
@@ -175,13 +217,7 @@ class InstanceHolder:
 
     def alive(self, instance: InstanceOut) -> bool:
         """True when the instance's readiness endpoint answers 200 (within 5 s)."""
-        with requests.Session() as session:
-            session.trust_env = False
-            try:
-                url = instance.endpoint.rstrip("/") + instance.ready_path
-                return session.get(url, timeout=ALIVE_TIMEOUT).status_code == 200
-            except requests.RequestException:
-                return False
+        return self.replica_alive(instance.endpoint.rstrip("/"), instance.ready_path)
 
     def _terminate(self, instance_id: str) -> None:
         try:
@@ -201,14 +237,20 @@ class InstanceHolder:
             if instance is None:
                 continue
             try:
-                self.agent.get(instance.id)
+                current = self.agent.get(instance.id)
             except (ApiError, AiUnavailableError) as exc:
                 log.debug("keep-alive of %s failed: %s", instance.id, exc)
+                continue
+            pool = self.pool
+            if pool is None or self.instance is not instance or not current.endpoints:
+                continue  # replaced meanwhile, or an agent that lists no replicas
+            if added := pool.update(current.endpoints):
+                log.info("instance %s: replicas added: %s", instance.id, ", ".join(added))
 
     def release(self) -> None:
         """Stop the keep-alive and terminate the current instance."""
         self._stop.set()
         with self._lock:
-            instance, self.instance, self.api = self.instance, None, None
+            instance, self.instance, self.api, self.pool = self.instance, None, None, None
         if instance is not None:
             self._terminate(instance.id)

@@ -71,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retries=args.retries,
         retry_failed=args.retry_failed,
         max_replacements=args.max_replacements,
+        replicas=args.replicas,
         outage_wait=args.outage_wait,
     )
     try:
@@ -128,6 +129,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int_range(0, 10),
         default=3,
         help="retries on connection errors and 502/503/504, with backoff (default 3)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int_range(1, 256),
+        default=1,
+        help="replicas of the AI to spread the documents over (more than 1 needs an agent "
+        "with the swarm backend; default 1)",
     )
     parser.add_argument(
         "--max-replacements",
