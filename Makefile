@@ -62,6 +62,7 @@ ROLE_SCENARIOS := base_image docker_engine registry ai
 
 test: lint unit deploy ## Lint gate, unit, integration (real stack) and molecule tests
 	$(MAKE) --no-print-directory -j --output-sync=target integration-shared $(MOLECULE_LANES)
+	@echo "lanes ended $$(date -u +%T)"
 	$(MAKE) --no-print-directory integration-exclusive
 
 lint: venv ## ansible-lint, yamllint, hadolint, ruff
@@ -77,6 +78,7 @@ integration: venv tools ## Integration tests against the deployed stack
 	$(BIN)/pytest tests/integration -q -m integration
 
 integration-shared: venv tools
+	@echo "integration-shared: started $$(date -u +%T)"
 	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd"
 
 integration-exclusive: venv
@@ -91,9 +93,11 @@ molecule: venv ## Molecule scenarios of every role
 	$(BIN)/molecule test --all
 
 molecule-site: venv
+	@echo "molecule-site: started $$(date -u +%T)"
 	$(BIN)/molecule test -s site
 
 molecule-roles: venv
+	@echo "molecule-roles: started $$(date -u +%T)"
 	$(foreach s,$(ROLE_SCENARIOS),$(BIN)/molecule test -s $(s) &&) true
 
 bench: venv deploy ## Measure sizes and latencies into bench/results/
