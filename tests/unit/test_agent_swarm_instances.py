@@ -294,3 +294,15 @@ def test_api_refuses_replicas_without_the_swarm_backend(tmp_path: Any) -> None:
         "/v1/instances", json={"ai": "rag", "version": "1", "replicas": 2}, headers=AUTH
     )
     assert (answer.status_code, answer.json["field"]) == (422, "replicas")
+
+
+def test_scaling_an_unknown_instance_is_404_before_the_count_is_judged(tmp_path: Any) -> None:
+    # Found by the OpenAPI fuzz test on the docker backend: PATCH of no instance answered 422.
+    token = tmp_path / "token"
+    token.write_text("t" * 32)
+    config = AgentConfig(token_file=token)
+    app = create_app(
+        config, ops=FakeSwarm(config), catalog=FakeCatalog(), probe=lambda u, t: True, reaper=False
+    )
+    answer = app.test_client().patch("/v1/instances/0", json={"replicas": 255}, headers=AUTH)
+    assert answer.status_code == 404

@@ -111,9 +111,12 @@ class Replicas:
         return instance
 
     def scale(self, instance_id: str, replicas: int) -> Instance:
-        """Set the replicas of a swarm instance; returns once all of them are ready."""
-        check_replicas(self.config.backend, replicas, self.config.max_replicas)
+        """Set the replicas of a swarm instance; returns once all of them are ready.
+
+        An unknown instance is 404 before the count is judged (422): the resource first, then
+        what the body asks of it."""
         instance = self.get(instance_id, touch=True)
+        check_replicas(self.config.backend, replicas, self.config.max_replicas)
         with self._lock:
             more = replicas - instance.replicas
             if more > 0 and self._used() + more > self.config.max_instances:
