@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("bentoml")
 import yaml  # BentoML brings PyYAML
 
-import aidock.bento.cli as bento_cli
+import aidock.bento.playbooks as bento_playbooks
 from aidock.ais.corpus import generate
 from aidock.ais.extraction import ExtractionAI
 from aidock.bento.archive import (
@@ -29,7 +29,7 @@ from aidock.bento.archive import (
     validate_archive,
 )
 from aidock.bento.build import BentoBuild, save_bento
-from aidock.bento.cli import import_argv, remove_argv
+from aidock.bento.playbooks import import_argv, remove_argv
 from aidock.cli import EXIT_OK, EXIT_USAGE, main
 
 # One BentoML store per test session (tests/unit/conftest.py).
@@ -480,7 +480,7 @@ def test_cli_import_runs_the_playbook_and_says_what_it_pushed(
     deploy: bool,
 ) -> None:
     fake = FakeRun(0, imported(deploy))
-    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", fake)
     args = ["bento", "import", str(archive), "--name", "fields"]
     args += ["--deploy", "--port", "3013"] if deploy else []
     code, out, err = run(args, capsys)
@@ -511,7 +511,7 @@ def test_cli_import_json(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(0, imported(False)))
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", FakeRun(0, imported(False)))
     code, out, err = run(["bento", "import", str(archive), "--json", "--version", "7"], capsys)
     assert code == EXIT_OK, err
     result = json.loads(out)
@@ -532,7 +532,7 @@ def test_cli_import_playbook_failures(
     result: dict[str, Any] | None,
     message: str,
 ) -> None:
-    monkeypatch.setattr(bento_cli.subprocess, "run", FakeRun(returncode, result))
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", FakeRun(returncode, result))
     code, out, err = run(["bento", "import", str(archive)], capsys)
     assert code == 1
     assert message in err
@@ -557,7 +557,7 @@ def test_cli_import_usage_errors(
     message: str,
 ) -> None:
     fake = FakeRun(0)
-    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", fake)
     code, _, err = run(["bento", "import", str(archive), *extra], capsys)
     assert code == EXIT_USAGE
     assert message in err
@@ -573,7 +573,7 @@ def test_cli_import_stops_at_an_invalid_archive(
     deploy: list[str],
 ) -> None:
     fake = FakeRun(0)
-    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", fake)
     bad = rewrite(labels={LABELS["schema_version"]: "rag/v7"})
     code, _, err = run(["bento", "import", str(bad), *deploy], capsys)
     assert code == 1
@@ -610,7 +610,7 @@ def test_cli_remove_runs_the_playbook(
     expected: list[str],
 ) -> None:
     fake = FakeRun(0, result)
-    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", fake)
     code, out, err = run(["bento", "remove", *args], capsys)
     assert code == EXIT_OK, err
     [(argv, _)] = fake.calls
@@ -628,7 +628,7 @@ def test_cli_remove_failures(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeRun(2)
-    monkeypatch.setattr(bento_cli.subprocess, "run", fake)
+    monkeypatch.setattr(bento_playbooks.subprocess, "run", fake)
     code, _, err = run(["bento", "remove", "extraction"], capsys)
     assert code == 1
     assert "remove_ai.yml failed (exit 2)" in err

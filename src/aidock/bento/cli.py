@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aidock.bento.playbooks import (
+    DEFAULT_INVENTORY,
+    IMPORT_PLAYBOOK,
+    PROJECT_DIR_ENV,
+    REMOVE_PLAYBOOK,
+    checkout,
+    import_argv,
+    remove_argv,
+    run_playbook,
+)
 from aidock.cli import EXIT_OK, EXIT_USAGE, add_group, int_range
 
 if TYPE_CHECKING:
@@ -35,11 +42,7 @@ EXIT_INVALID = 1
 AI_NAMES = ("extraction", "categorization")
 IMAGE_NAMESPACE = "aidock"
 HELD_OUT_DOCS = 200
-PROJECT_DIR_ENV = "AIDOCK_PROJECT_DIR"
-IMPORT_PLAYBOOK = "playbooks/import_bento.yml"
-REMOVE_PLAYBOOK = "playbooks/remove_ai.yml"
 GC_PLAYBOOK = "playbooks/registry_gc.yml"
-DEFAULT_INVENTORY = "inventories/local"
 # An image tag, as the ai_image role accepts it.
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -149,129 +152,6 @@ def build_plan(report: ArchiveReport, context: Path, tag: str | None = None) -> 
     }
 
 
-def project_dir() -> Path:
-    """``$AIDOCK_PROJECT_DIR`` or the source checkout this package runs from."""
-    if env := os.environ.get(PROJECT_DIR_ENV):
-        return Path(env)
-    return Path(__file__).resolve().parents[3]
-
-
-def playbook_argv(
-    project: Path,
-    playbook: str,
-    extra: dict[str, Any],
-    *,
-    inventory: str = DEFAULT_INVENTORY,
-    ansible_playbook: str | Path | None = None,
-) -> list[str]:
-    """``ansible-playbook -i INVENTORY PLAYBOOK --extra-vars JSON`` of the checkout."""
-    command = ansible_playbook or Path(sys.executable).parent / "ansible-playbook"
-    inventory_path = Path(inventory)
-    if not inventory_path.is_absolute():
-        inventory_path = project / inventory_path
-    return [
-        str(command),
-        "-i",
-        str(inventory_path),
-        str(project / playbook),
-        "--extra-vars",
-        json.dumps(extra, sort_keys=True),
-    ]
-
-
-def import_argv(
-    project: Path,
-    archive: str | Path,
-    *,
-    deploy: bool = False,
-    inventory: str = DEFAULT_INVENTORY,
-    name: str | None = None,
-    version: str | None = None,
-    port: int | None = None,
-    result_file: str | Path | None = None,
-    ansible_playbook: str | Path | None = None,
-) -> list[str]:
-    """The ``ansible-playbook`` command that imports ``archive`` (and deploys it)."""
-    extra: dict[str, Any] = {
-        "bento_archive": str(Path(archive).resolve()),
-        "bento_deploy": deploy,
-    }
-    if name:
-        extra["bento_ai_name"] = name
-    if version:
-        extra["bento_version"] = version
-    if port is not None:
-        extra["bento_port"] = port
-    if result_file is not None:
-        extra["bento_result_file"] = str(result_file)
-    return playbook_argv(
-        project, IMPORT_PLAYBOOK, extra, inventory=inventory, ansible_playbook=ansible_playbook
-    )
-
-
-def remove_argv(
-    project: Path,
-    name: str,
-    *,
-    version: str | None = None,
-    inventory: str = DEFAULT_INVENTORY,
-    result_file: str | Path | None = None,
-    ansible_playbook: str | Path | None = None,
-) -> list[str]:
-    """The ``ansible-playbook`` command that removes AI ``name`` (one tag, or all)."""
-    extra: dict[str, Any] = {"ai_name": name}
-    if version:
-        extra["ai_version"] = version
-    if result_file is not None:
-        extra["ai_result_file"] = str(result_file)
-    return playbook_argv(
-        project, REMOVE_PLAYBOOK, extra, inventory=inventory, ansible_playbook=ansible_playbook
-    )
-
-
-def _checkout(playbook: str, what: str) -> Path | None:
-    """The source checkout holding ``playbook``, or None (and a message)."""
-    project = project_dir()
-    if not (project / playbook).is_file():
-        print(
-            f"error: {what} runs {playbook} of a source checkout; none at {project} "
-            f"(set ${PROJECT_DIR_ENV})",
-            file=sys.stderr,
-        )
-        return None
-    return project
-
-
-def _stderr() -> int | None:
-    """File descriptor of stderr, where the playbook's output goes (stdout is the result)."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError):  # a captured stream without a file
-        return None
-
-
-def _run_playbook(project: Path, argv: list[str], result_file: Path) -> dict[str, Any] | None:
-    """Run ``argv`` in the checkout; the result the playbook wrote, or None (and a message)."""
-    env = {**os.environ}
-    env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
-    print("running: " + shlex.join(argv), file=sys.stderr, flush=True)
-    try:
-        done = subprocess.run(argv, cwd=project, env=env, stdout=_stderr(), check=False)
-    except OSError as exc:
-        print(f"error: cannot run {argv[0]}: {exc}", file=sys.stderr)
-        return None
-    playbook = Path(argv[3]).relative_to(project)
-    if done.returncode != 0:
-        print(f"error: {playbook} failed (exit {done.returncode})", file=sys.stderr)
-        return None
-    try:
-        result = json.loads(result_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        print(f"error: {playbook} left no readable result ({exc})", file=sys.stderr)
-        return None
-    return result if isinstance(result, dict) else None
-
-
 def agent_request(result: dict[str, Any]) -> dict[str, str]:
     """How a worker asks the site's agent for the AI ``result`` describes."""
     name, version = result["name"], result["version"]
@@ -351,7 +231,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _usage("--dockerfile goes with --context-only (the site builds from its own)")
     if args.port is not None and not args.deploy:
         return _usage("--port is the port of the stack --deploy starts: add --deploy")
-    project = _checkout(IMPORT_PLAYBOOK, "import")
+    project = checkout(IMPORT_PLAYBOOK, "import")
     if project is None:
         return EXIT_USAGE
     if _validate(args) is None:  # before anything is built, pushed or started
@@ -368,7 +248,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             port=args.port,
             result_file=result_file,
         )
-        result = _run_playbook(project, argv, result_file)
+        result = run_playbook(project, argv, result_file)
     if result is None:
         return EXIT_INVALID
     if args.json:
@@ -380,7 +260,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Handler of ``aidock bento remove``: stop its stack, delete its images and tags."""
-    project = _checkout(REMOVE_PLAYBOOK, "remove")
+    project = checkout(REMOVE_PLAYBOOK, "remove")
     if project is None:
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="aidock-remove-") as tmp:
@@ -389,7 +269,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
             project, args.name, version=args.version, inventory=args.inventory,
             result_file=result_file,
         )  # fmt: skip
-        result = _run_playbook(project, argv, result_file)
+        result = run_playbook(project, argv, result_file)
     if result is None:
         return EXIT_INVALID
     gc = f"ansible-playbook -i {args.inventory} {GC_PLAYBOOK}"
