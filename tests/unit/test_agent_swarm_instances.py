@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from test_agent_fakes import FakeCatalog
 
 from aidock.agent.app import create_app
@@ -19,6 +20,7 @@ from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, TaskInfo
 from aidock.agent.errors import InvalidField, StartFailed, TooManyInstances
 from aidock.agent.instances import InstanceManager
 from aidock.agent.swarm_ops import hardening_problems, service_spec
+from aidock.schemas.agent import ScaleRequest
 
 OWNER = "aidock-agent"
 
@@ -306,3 +308,15 @@ def test_scaling_an_unknown_instance_is_404_before_the_count_is_judged(tmp_path:
     )
     answer = app.test_client().patch("/v1/instances/0", json={"replicas": 255}, headers=AUTH)
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"), [('{"replicas": 3.0}', True), ('{"replicas": 2.5}', False)]
+)
+def test_an_integral_json_number_is_a_replica_count(body: str, ok: bool) -> None:
+    # JSON Schema's integer includes 3.0; the OpenAPI fuzz test sends it.
+    if ok:
+        assert ScaleRequest.model_validate_json(body).replicas == 3
+    else:
+        with pytest.raises(ValidationError):
+            ScaleRequest.model_validate_json(body)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from aidock.schemas.constraints import NotContaining
 
@@ -20,6 +27,17 @@ AiName = Annotated[str, StringConstraints(max_length=AI_NAME_MAX, pattern=AI_NAM
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN), NotContaining("..")]
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0 (what a JSON encoder may send for 2): take an
+    integral float as that int; strings, booleans and fractions are still refused (strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+ReplicaCount = Annotated[int, BeforeValidator(_integral)]
+
+
 class InstanceRequest(BaseModel):
     """Body of ``POST /v1/instances``."""
 
@@ -27,7 +45,7 @@ class InstanceRequest(BaseModel):
 
     ai: AiName = Field(description=f"AI name from the catalog, e.g. 'rag' ({AI_NAME_RULE}).")
     version: Tag = Field(description=f"Image tag, e.g. '0.1.0' ({TAG_RULE}, no '..').")
-    replicas: int = Field(
+    replicas: ReplicaCount = Field(
         default=1,
         ge=1,
         le=256,
@@ -41,7 +59,7 @@ class ScaleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    replicas: int = Field(
+    replicas: ReplicaCount = Field(
         ge=1, le=256, description="Replicas wanted (at most the agent's max_replicas)."
     )
 
