@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 from docker.errors import APIError, NotFound
+from fakeclock import Clock
 from test_agent_fakes import SITE_AIS, FakeCatalog, FakeOps
 
 from aidock.agent.config import AgentConfig, ImageRef
@@ -33,14 +34,6 @@ from aidock.agent.instances import InstanceManager
 from aidock.agent.metrics import Metrics, reason_of
 
 OWNER = "unit"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from fakeclock import Clock
 from pydantic import ValidationError
 from test_agent_fakes import FakeCatalog
 
@@ -105,14 +106,6 @@ class FakeSwarm:
 
     def list_owned(self) -> list[ContainerInfo]:
         return [self._status(info) for info in self.services.values()]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -285,28 +278,30 @@ def test_api_refuses_bad_scale_bodies_naming_the_field(client: Any, body: dict[s
     assert answer.json["field"] in {"replicas", "ai"}
 
 
-def test_api_refuses_replicas_without_the_swarm_backend(tmp_path: Any) -> None:
+@pytest.fixture
+def docker_backend(tmp_path: Any) -> Any:
+    """The API of an agent with the default (docker) backend."""
     token = tmp_path / "token"
     token.write_text("t" * 32)
     config = AgentConfig(token_file=token)
     app = create_app(
         config, ops=FakeSwarm(config), catalog=FakeCatalog(), probe=lambda u, t: True, reaper=False
     )
-    answer = app.test_client().post(
+    return app.test_client()
+
+
+def test_api_refuses_replicas_without_the_swarm_backend(docker_backend: Any) -> None:
+    answer = docker_backend.post(
         "/v1/instances", json={"ai": "rag", "version": "1", "replicas": 2}, headers=AUTH
     )
     assert (answer.status_code, answer.json["field"]) == (422, "replicas")
 
 
-def test_scaling_an_unknown_instance_is_404_before_the_count_is_judged(tmp_path: Any) -> None:
+def test_scaling_an_unknown_instance_is_404_before_the_count_is_judged(
+    docker_backend: Any,
+) -> None:
     # Found by the OpenAPI fuzz test on the docker backend: PATCH of no instance answered 422.
-    token = tmp_path / "token"
-    token.write_text("t" * 32)
-    config = AgentConfig(token_file=token)
-    app = create_app(
-        config, ops=FakeSwarm(config), catalog=FakeCatalog(), probe=lambda u, t: True, reaper=False
-    )
-    answer = app.test_client().patch("/v1/instances/0", json={"replicas": 255}, headers=AUTH)
+    answer = docker_backend.patch("/v1/instances/0", json={"replicas": 255}, headers=AUTH)
     assert answer.status_code == 404
 
 
