@@ -259,19 +259,26 @@ def test_stack_is_healthy_and_hardened(
 
 
 def test_compose_project_is_on_the_host_not_in_the_checkout(
-    deployed: subprocess.CompletedProcess[str], report: dict[str, Any]
+    deployed: subprocess.CompletedProcess[str],
+    report: dict[str, Any],
+    registry_password: str,
 ) -> None:
     project = STACKS_DIR / AI_NAME
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     service = compose["services"][AI_NAME]
     assert compose["name"] == PROJECT
-    assert service["image"].endswith(f"/aidock/{AI_NAME}:${{AI_VERSION:-{report['image_tag']}}}")
+    # By the digest the import's push recorded, which the registry serves for the tag.
+    digest = tag_digest(registry_password, report["image_tag"])
+    assert service["image"].endswith(
+        f"/aidock/{AI_NAME}:${{AI_VERSION:-{report['image_tag']}}}@${{AI_IMAGE_DIGEST:-{digest}}}"
+    )
     assert service["read_only"] is True
     assert service["cap_drop"] == ["ALL"]
     assert "healthcheck" in service
     assert (project / "README.md").is_file()
     env = (project / ".env").read_text()
     assert f"AI_VERSION={report['image_tag']}" in env
+    assert f"AI_IMAGE_DIGEST={digest}" in env
     assert f"AI_PORT={PORT}" in env
     assert not (REPO / "compose" / AI_NAME).exists()
 

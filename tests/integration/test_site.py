@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import docker
 import pytest
-from conftest import AGENT_CONTAINER, BENTO_CONTAINERS, RAG_CONTAINER, REGISTRY_CONTAINER, REPO
+import requests
+from conftest import (
+    AGENT_CONTAINER,
+    BENTO_CONTAINERS,
+    CA_FILE,
+    MANIFEST_TYPES,
+    RAG_CONTAINER,
+    REGISTRY,
+    REGISTRY_CONTAINER,
+    REGISTRY_URL,
+    REGISTRY_USER,
+    REPO,
+)
 
 STACK_PROJECTS = {
     "aidock-registry",
@@ -17,6 +30,9 @@ STACK_PROJECTS = {
     "aidock-categorization",
     "aidock-agent",
 }
+DIGEST_RECORDS = Path("/var/lib/aidock/digests")
+# <registry>/<repository>:<tag>@<digest>: how a stack names its image.
+PINNED = re.compile(rf"{re.escape(REGISTRY)}/([a-z0-9/-]+):([\w.-]+)@(sha256:[0-9a-f]{{64}})")
 ENGINE_PACKAGES = ["docker.io", "docker-cli", "docker-compose", "docker-buildx", "containerd"]
 
 
@@ -116,6 +132,41 @@ def stack_containers(docker_client: docker.DockerClient) -> dict[str, str]:
     }
 
 
+def served_digest(repository: str, tag: str, password: str) -> str:
+    resp = requests.head(
+        f"{REGISTRY_URL}/v2/{repository}/manifests/{tag}",
+        auth=(REGISTRY_USER, password),
+        verify=CA_FILE,
+        headers={"Accept": MANIFEST_TYPES},
+        timeout=10,
+    )
+    assert resp.status_code == 200, (repository, tag, resp.status_code)
+    return resp.headers["Docker-Content-Digest"]
+
+
+def test_stacks_run_their_images_by_the_digest_recorded_at_push(
+    docker_client: docker.DockerClient, registry_password: str
+) -> None:
+    """Every container of the AI and agent stacks names its image by digest; that digest is the
+    one the build host recorded when it pushed the tag, and the one the registry serves for it."""
+    pushed = [
+        c
+        for c in docker_client.containers.list()
+        if c.labels.get("com.docker.compose.project") in STACK_PROJECTS - {"aidock-registry"}
+    ]
+    assert {c.labels["com.docker.compose.project"] for c in pushed} == STACK_PROJECTS - {
+        "aidock-registry"
+    }
+    for container in pushed:
+        ref = container.attrs["Config"]["Image"]
+        match = PINNED.fullmatch(ref)
+        assert match, (container.name, ref)
+        repository, tag, digest = match.groups()
+        record = (DIGEST_RECORDS / repository / tag).read_text().strip()
+        assert digest == record == served_digest(repository, tag, registry_password), container.name
+        assert f"{REGISTRY}/{repository}@{digest}" in container.image.attrs["RepoDigests"]
+
+
 @pytest.mark.parametrize(
     ("play", "extra", "message"),
     [
@@ -140,6 +191,16 @@ def stack_containers(docker_client: docker.DockerClient) -> dict[str, str]:
             "playbooks/images.yml",
             '{"ai_image_list": [{"name": "rag", "version": "bad tag!"}]}',
             "version usable as an image tag",
+        ),
+        (
+            "playbooks/stacks.yml",
+            '{"ai_stack_list": [{"name": "rag", "version": "9.9.9-never-pushed", "port": 5001}]}',
+            "No digest recorded at push for rag",
+        ),
+        (
+            "playbooks/agent.yml",
+            '{"agent_version": "9.9.9-never-pushed"}',
+            "No digest recorded at push for aidock-platform/agent:9.9.9-never-pushed",
         ),
         ("playbooks/agent.yml", '{"agent_token": "short"}', "agent_token must be at least 16"),
         ("playbooks/agent.yml", '{"agent_port": 0}', "agent_port 1-65535"),

@@ -40,7 +40,10 @@ def test_agent_host_runs_the_agent_and_no_ai_stack(host):
 def test_agent_image_came_from_the_registry(host):
     repository = f"{PLATFORM_NAMESPACE}/agent"
     digest = registry_digest(host, repository, "0.1.0")
-    running = image(host, inspect(host, CONTAINER)["Image"])
+    container = inspect(host, CONTAINER)
+    # By the digest the build host recorded at push, not by the tag.
+    assert container["Config"]["Image"] == f"{REGISTRY}/{repository}:0.1.0@{digest}"
+    running = image(host, container["Image"])
     assert f"{REGISTRY}/{repository}@{digest}" in running["RepoDigests"]
 
 
