@@ -39,9 +39,9 @@ from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.errors import (
     DockerUnavailable,
     ImageNotFound,
-    InvalidField,
     RegistryError,
     StartFailed,
+    UnknownInstance,
 )
 from aidock.schemas.manifest import AiManifest
 
@@ -469,13 +469,14 @@ class DockerOps:
             time.sleep(0.2)
 
     def scale(self, container_id: str, replicas: int) -> ContainerInfo:
-        """One container per instance: only 1 replica (the swarm backend scales)."""
+        """One container per instance: nothing to scale, the container as it is.
+
+        The manager's ``check_replicas`` judged the count (1 on this backend); a container
+        that no longer exists is ``UnknownInstance`` (404), as its instance is gone."""
         info = self.inspect(container_id)
-        if replicas != 1 or info is None:
-            raise InvalidField(
-                f"replicas: {replicas} needs the swarm backend (this agent runs one container "
-                "per instance: AIDOCK_AGENT_BACKEND=swarm)",
-                "replicas",
+        if info is None:
+            raise UnknownInstance(
+                f"container {container_id[:12]} of the instance no longer exists", "id"
             )
         return info
 

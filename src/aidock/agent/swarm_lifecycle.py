@@ -114,7 +114,8 @@ class Replicas:
         """Set the replicas of a swarm instance; returns once all of them are ready.
 
         An unknown instance is 404 before the count is judged (422): the resource first, then
-        what the body asks of it."""
+        what the body asks of it. The docker backend's one replica is its container: 1 is
+        answered at once, or 404 when the container is gone (``ops.scale``)."""
         instance = self.get(instance_id, touch=True)
         check_replicas(self.config.backend, replicas, self.config.max_replicas)
         with self._lock:
@@ -130,6 +131,8 @@ class Replicas:
         except BaseException:
             instance.replicas = before
             raise
+        if self.config.backend != "swarm":
+            return instance  # one container, still there: its one replica is ready
         port = port_of(instance.endpoint)
         timeout = self.config.start_timeout
         ready = wait_service_ready(
