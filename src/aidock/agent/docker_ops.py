@@ -60,6 +60,10 @@ _UNREACHABLE_HINTS = (
     "context deadline exceeded",
 )
 _AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth")
+# Task states of a Swarm task whose container has been started: Docker's executor starts the
+# container in ``starting`` and, for an image with a health check, reports ``running`` only
+# once the check passed (Engine API TaskState; docs: Swarm task states).
+STARTED_STATES = frozenset({"starting", "running"})
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,15 @@ class TaskInfo:
 
     @property
     def running(self) -> bool:
-        """True while its container runs and Swarm wants it to."""
+        """True while its container runs and Swarm wants it to (with a health check: once
+        the check passed; Swarm keeps the task ``starting`` until then)."""
         return self.state == "running" and self.desired_state == "running"
+
+    @property
+    def started(self) -> bool:
+        """True once Swarm starts its container (``starting``: being started or started,
+        its health check not passed yet; ``running``) and while Swarm wants it to run."""
+        return self.state in STARTED_STATES and self.desired_state == "running"
 
 
 @dataclass(frozen=True)
