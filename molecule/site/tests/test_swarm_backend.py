@@ -233,7 +233,7 @@ def test_replicas_land_on_at_least_two_ai_hosts(host, service):
     assert len(service["endpoints"]) == REPLICAS, service
 
     # The agent answered once every replica answered its probe; Swarm reports a task running
-    # once the image's health check passed too (every second while it starts).
+    # once the image's health check passed too (every half second while it starts).
     def all_running():
         found = running(host, service["container"])
         return found if len(found) == REPLICAS else None
