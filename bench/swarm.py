@@ -242,11 +242,20 @@ def render_schedule(result: dict[str, Any]) -> str:
         )
     ]
     met = "met" if result["goal_met"] else "NOT met"
+    median = {key: s[key]["median"] for key in s}
     return (
         md_table(["path", "median", "min", "max"], rows)
         + f"\n\n3 replicas / one container: **{fmt_ratio(result['ratio_3_to_docker_run'])}** "
         f"(goal at most {result['goal']:g}x: {met}); against 3 containers started at once "
-        f"without Swarm: {fmt_ratio(result.get('ratio_3_to_docker_run_3'))}."
+        f"without Swarm: {fmt_ratio(result.get('ratio_3_to_docker_run_3'))}.\n\n"
+        "Where the time goes (medians): three cold starts at once without agent or Swarm take "
+        f"{fmt_ratio(median['docker_run_3'] / median['docker_run'])} one "
+        f"({median['docker_run_3'] - median['docker_run']:+.2f} s: three starts sharing the "
+        "cores); the agent with 1 replica takes "
+        f"{median['replicas_1'] - median['docker_run']:+.2f} s over one `docker run` (registry "
+        "lookup, Swarm placing and starting the task, its health check putting it under the "
+        "service's name); the agent with 3 replicas takes "
+        f"{median['replicas_3'] - median['docker_run_3']:+.2f} s over three at once."
     )
 
 
@@ -314,7 +323,9 @@ SCHEDULE = Part(
         "agent: from `POST /v1/instances {ai, version, replicas}` to its 201, timed inside the "
         "agent's host: the agent reads the digest from the registry, creates the Swarm service "
         "(hardened task template, image by digest), Swarm places the tasks on the two AI hosts "
-        "and starts them, the agent polls every task's `/readyz` over the overlay network.",
+        "and starts them; the agent probes each task's `/readyz` over the overlay network as "
+        "soon as Swarm starts its container and answers once every replica answers and Swarm "
+        "lists one of them under the service's name (its health check passed).",
         "docker run: the same image by digest started on one AI host with the same hardening "
         "(uid 10001, read-only, tmpfs, cap-drop ALL, no-new-privileges, 1 GiB, 1 CPU, 256 pids), "
         "`/readyz` polled every 50 ms from that host. No agent, no registry call, no swarm.",

@@ -140,6 +140,21 @@ def test_full_lifecycle(client: FlaskClient, ops: FakeOps, probe: Probe) -> None
     assert client.get(f"/v1/instances/{body.id}", headers=AUTH).status_code == 404
 
 
+def test_scaling_a_container_that_vanished_is_404(client: FlaskClient, ops: FakeOps) -> None:
+    # Issue 14: replicas 1 of a container removed behind the agent's back answered 422
+    # ("needs the swarm backend"); the count is judged once, by the manager, before Docker.
+    body = start(client).json
+    path = f"/v1/instances/{body['id']}"
+    assert client.patch(path, json={"replicas": 1}, headers=AUTH).status_code == 200
+    more = client.patch(path, json={"replicas": 2}, headers=AUTH)
+    assert (more.status_code, more.json["field"]) == (422, "replicas")
+    assert "needs the swarm backend" in more.json["error"]
+    ops.containers.clear()  # removed behind the agent's back
+    gone = client.patch(path, json={"replicas": 1}, headers=AUTH)
+    assert (gone.status_code, gone.json["field"]) == (404, "id"), gone.json
+    assert "no longer exists" in gone.json["error"]
+
+
 def test_containers_are_run_hardened(client: FlaskClient, ops: FakeOps) -> None:
     assert start(client).status_code == 201
     kwargs = ops.kwargs[0]

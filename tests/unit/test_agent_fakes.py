@@ -23,7 +23,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from aidock.agent import CONTAINER_PREFIX
 from aidock.agent.catalog import AiEntry, AiVersion
 from aidock.agent.config import AgentConfig, ImageRef
-from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, run_kwargs
+from aidock.agent.docker_ops import ContainerInfo, DockerOps, ImageInfo, RunSpec, run_kwargs
 from aidock.agent.errors import AgentError, DockerUnavailable, UnknownAi, UnknownVersion
 from aidock.schemas.manifest import AiManifest, ManifestError
 
@@ -298,6 +298,9 @@ class FakeOps:
         self._answer()
         with self.lock:
             return [c for c in self.containers.values() if c.name.startswith(CONTAINER_PREFIX)]
+
+    # DockerOps' own: it only inspects, so it runs on these containers.
+    scale = DockerOps.scale
 
     # test helpers
 

@@ -506,6 +506,28 @@ def test_docker_ops_connects_anew_after_the_daemon_stopped_answering() -> None:
     assert ops.ping() is True and len(engines) == 3
 
 
+def test_docker_ops_scale_of_a_vanished_container_is_unknown_instance() -> None:
+    # Issue 14: it answered "needs the swarm backend" (422) for replicas 1; the count is the
+    # manager's check_replicas' to judge, a container that is gone is 404.
+    def get(container_id: str) -> Any:
+        raise NotFound("no such container")
+
+    client = SimpleNamespace(containers=SimpleNamespace(get=get))
+    ops = DockerOps(AgentConfig(owner_id=OWNER), client=client)  # type: ignore[arg-type]
+    with pytest.raises(UnknownInstance, match="no longer exists") as caught:
+        ops.scale("c0ffee" * 4, 1)
+    assert (caught.value.status, caught.value.field) == (404, "id")
+
+
+def test_docker_ops_scale_of_a_container_is_the_container_as_it_is() -> None:
+    attrs = {"Id": "c1", "Name": "/aidock-ai-rag-x", "State": {"Status": "running"}}
+    container = SimpleNamespace(attrs=attrs)
+    client = SimpleNamespace(containers=SimpleNamespace(get=lambda container_id: container))
+    ops = DockerOps(AgentConfig(owner_id=OWNER), client=client)  # type: ignore[arg-type]
+    info = ops.scale("c1", 1)
+    assert (info.id, info.name, info.running) == ("c1", "aidock-ai-rag-x", True)
+
+
 # -- metrics ------------------------------------------------------------------------------
 
 

@@ -150,7 +150,7 @@ def test_readiness_waits_for_every_replica_to_answer(config: AgentConfig, swarm:
         return not url.startswith("http://10.0.1.3:")  # the third replica never answers
 
     manager = InstanceManager(config, swarm, FakeCatalog(), probe=probe, poll_interval=0.01)
-    with pytest.raises(Exception, match="not all answering GET /readyz") as caught:
+    with pytest.raises(Exception, match="2 of 3 replicas answering GET /readyz") as caught:
         manager.create("extraction", "0.1.0", replicas=3)
     assert caught.value.status == 504  # type: ignore[attr-defined]
     assert swarm.services == {} and swarm.removed == ["svc1"]
@@ -207,6 +207,23 @@ def test_get_reads_the_task_endpoints_now(config: AgentConfig, swarm: FakeSwarm)
     instance = manager.create("extraction", "0.1.0", replicas=2)
     swarm.services["svc1"] = replace(swarm.services["svc1"], replicas=3)  # a task came back
     assert len(manager.describe(instance.id).endpoints) == 3
+
+
+def test_get_keeps_a_replica_handed_out_while_swarm_still_starts_it(
+    config: AgentConfig, swarm: FakeSwarm
+) -> None:
+    # The agent probed both ready; Swarm reports the second running once its health check
+    # passed: until then GET lists it still, and does not list a task it has not seen ready.
+    manager = manager_of(config, swarm)
+    instance = manager.create("extraction", "0.1.0", replicas=2)
+    first, second = swarm._tasks(1, 2)
+    starting = replace(second, state="starting")
+    other = replace(second, id="t1-3", slot=3, state="starting", address="10.0.1.3")
+    swarm._tasks = lambda number, replicas: (first, starting, other)  # type: ignore[method-assign]
+    assert manager.describe(instance.id).endpoints == [
+        "http://10.0.1.1:3000",
+        "http://10.0.1.2:3000",
+    ]
 
 
 def test_a_service_swarm_is_rescheduling_is_kept(config: AgentConfig, swarm: FakeSwarm) -> None:

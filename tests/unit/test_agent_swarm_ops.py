@@ -51,7 +51,7 @@ def test_the_service_is_created_by_digest_hardened_and_labelled() -> None:
     assert container["CapabilityDrop"] == ["ALL"]
     assert container["Privileges"] == {"NoNewPrivileges": True}
     # The image's own check (no Test of ours), every second while the AI starts.
-    assert container["Healthcheck"] == {"StartPeriod": 120 * 10**9, "StartInterval": 10**9}
+    assert container["Healthcheck"] == {"StartPeriod": 120 * 10**9, "StartInterval": 10**9 // 2}
     assert container["Mounts"] and all(is_tmpfs_volume(m) for m in container["Mounts"])
     assert "Tmpfs" not in container and "tmpfs" not in template
     assert template["Resources"]["Limits"] == {

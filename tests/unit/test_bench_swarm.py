@@ -49,6 +49,9 @@ def test_swarm_runs_only_when_named() -> None:
 def test_schedule_report_says_whether_the_goal_holds() -> None:
     text = swarm.render_schedule(SCHEDULE)
     assert "NOT met" in text and "2.25" in text and "1.50x" in text
+    # The breakdown: contention of three starts, the 1-replica overhead, the 3-replica one.
+    assert "take 1.50x one (+2.00 s" in text
+    assert "+1.00 s over one `docker run`" in text and "+3.00 s over three at once" in text
     assert swarm.render_schedule({**SCHEDULE, "goal_met": True}).count("NOT") == 0
 
 

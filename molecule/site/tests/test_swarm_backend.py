@@ -231,8 +231,14 @@ def service(host):
 def test_replicas_land_on_at_least_two_ai_hosts(host, service):
     assert service["replicas"] == REPLICAS
     assert len(service["endpoints"]) == REPLICAS, service
-    found = running(host, service["container"])
-    assert len(found) == REPLICAS, found
+
+    # The agent answered once every replica answered its probe; Swarm reports a task running
+    # once the image's health check passed too (every half second while it starts).
+    def all_running():
+        found = running(host, service["container"])
+        return found if len(found) == REPLICAS else None
+
+    found = wait_for("Swarm reports every replica running", all_running, 30, 0.5)
     nodes = {t["Hostname"] for t in found}
     assert len(nodes) >= 2, nodes
     assert nodes <= set(AI_HOSTS), nodes

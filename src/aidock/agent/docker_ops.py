@@ -39,9 +39,9 @@ from aidock.agent.config import AgentConfig, ImageRef
 from aidock.agent.errors import (
     DockerUnavailable,
     ImageNotFound,
-    InvalidField,
     RegistryError,
     StartFailed,
+    UnknownInstance,
 )
 from aidock.schemas.manifest import AiManifest
 
@@ -60,6 +60,10 @@ _UNREACHABLE_HINTS = (
     "context deadline exceeded",
 )
 _AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth")
+# Task states of a Swarm task whose container has been started: Docker's executor starts the
+# container in ``starting`` and, for an image with a health check, reports ``running`` only
+# once the check passed (Engine API TaskState; docs: Swarm task states).
+STARTED_STATES = frozenset({"starting", "running"})
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,15 @@ class TaskInfo:
 
     @property
     def running(self) -> bool:
-        """True while its container runs and Swarm wants it to."""
+        """True while its container runs and Swarm wants it to (with a health check: once
+        the check passed; Swarm keeps the task ``starting`` until then)."""
         return self.state == "running" and self.desired_state == "running"
+
+    @property
+    def started(self) -> bool:
+        """True once Swarm starts its container (``starting``: being started or started,
+        its health check not passed yet; ``running``) and while Swarm wants it to run."""
+        return self.state in STARTED_STATES and self.desired_state == "running"
 
 
 @dataclass(frozen=True)
@@ -469,13 +480,14 @@ class DockerOps:
             time.sleep(0.2)
 
     def scale(self, container_id: str, replicas: int) -> ContainerInfo:
-        """One container per instance: only 1 replica (the swarm backend scales)."""
+        """One container per instance: nothing to scale, the container as it is.
+
+        The manager's ``check_replicas`` judged the count (1 on this backend); a container
+        that no longer exists is ``UnknownInstance`` (404), as its instance is gone."""
         info = self.inspect(container_id)
-        if replicas != 1 or info is None:
-            raise InvalidField(
-                f"replicas: {replicas} needs the swarm backend (this agent runs one container "
-                "per instance: AIDOCK_AGENT_BACKEND=swarm)",
-                "replicas",
+        if info is None:
+            raise UnknownInstance(
+                f"container {container_id[:12]} of the instance no longer exists", "id"
             )
         return info
 

@@ -9,7 +9,7 @@ readiness probe). The lifecycle policies live with the manager in ``aidock.agent
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -20,7 +20,7 @@ import requests
 from aidock.agent import AI_LABEL, INSTANCE_LABEL, STARTED_AT_LABEL, VERSION_LABEL
 from aidock.agent.catalog import AiEntry, AiVersion
 from aidock.agent.config import AgentConfig, ImageRef
-from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, container_name
+from aidock.agent.docker_ops import ContainerInfo, ImageInfo, RunSpec, TaskInfo, container_name
 from aidock.schemas.agent import InstanceOut
 from aidock.schemas.manifest import AiManifest, ManifestError
 
@@ -203,6 +203,18 @@ def port_of(endpoint: str) -> int:
     return urlsplit(endpoint).port or 80
 
 
-def task_endpoints(info: ContainerInfo, port: int) -> list[str]:
-    """Base URLs of the running tasks of a service (empty for a container)."""
-    return [f"http://{t.address}:{port}" for t in info.tasks if t.running and t.address]
+def task_url(task: TaskInfo, port: int) -> str:
+    """Base URL of a task on the overlay network (it has an address)."""
+    return f"http://{task.address}:{port}"
+
+
+def task_endpoints(info: ContainerInfo, port: int, known: Collection[str] = ()) -> list[str]:
+    """Base URLs of a service's ready tasks (empty for a container): those Swarm reports
+    running (their health check passed) and, among those it is still starting, the ones in
+    ``known`` (the agent saw them answer its readiness probe), in slot order."""
+    urls = [
+        task_url(t, port)
+        for t in info.tasks
+        if t.started and t.address and (t.running or task_url(t, port) in known)
+    ]
+    return list(dict.fromkeys(urls))

@@ -71,7 +71,6 @@ from aidock.agent.instance import (
     endpoint_of,
     http_ready,
     new_instance_id,
-    task_endpoints,
     utc_iso,
     utcnow,
 )
@@ -284,7 +283,7 @@ class InstanceManager(DockerSupervision, Replicas):
         try:
             timeout = self.config.start_timeout_for(spec.start_timeout)
             if self.config.backend == "swarm":
-                ready = wait_service_ready(
+                endpoints = wait_service_ready(
                     self.ops,
                     info,
                     spec.port,
@@ -294,8 +293,7 @@ class InstanceManager(DockerSupervision, Replicas):
                     clock=self.clock,
                     poll_interval=self.poll_interval,
                 )
-                endpoint = str(endpoint_of(self.config, spec, ready))
-                endpoints = task_endpoints(ready, spec.port)
+                endpoint = str(endpoint_of(self.config, spec, info))
             else:
                 endpoint = self._wait_ready(info, spec, timeout)
         except BaseException:

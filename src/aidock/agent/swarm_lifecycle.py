@@ -1,10 +1,20 @@
 """Lifecycle steps that only replicated instances have (the swarm backend).
 
-- **Readiness** of a service: every replica's task runs (as many running tasks as replicas
-  wanted) and ``GET <task address>:<port><ready_path>`` answers 200 for each of them; the
-  endpoint handed out is the service's DNS name (``dnsrr``: it resolves to every task),
-  ``endpoints`` lists each task's URL. A service whose tasks all failed (past the restart
-  bound) fails the request with 502 and Swarm's task errors; past the start timeout, 504.
+- **Readiness** of a service: every replica answers ``GET <task address>:<port><ready_path>``
+  with 200 (as many tasks answering as replicas wanted). The agent probes a task as soon as
+  Swarm starts its container (task state ``starting`` or ``running``, desired ``running``,
+  with an address on the overlay network), each task in a thread of its own, the same probe
+  as the docker backend's; it does not wait for Swarm's own health check, which keeps a task
+  ``starting`` until its first passing check (every ``HEALTH_START_INTERVAL``). One more
+  condition: at least one of those tasks is ``running`` for Swarm, because Swarm puts a task
+  under the service's DNS name only once its health check passed, and that name is the
+  ``endpoint`` handed out (``dnsrr``: it resolves to every such task). ``endpoints`` lists
+  each ready task's URL. A service whose tasks all failed (past the restart bound) fails the
+  request with 502 and Swarm's task errors; past the start timeout, 504.
+- **Endpoints read later** (``GET``): the tasks Swarm reports running, and the tasks it is
+  still starting that the agent saw ready (a replica handed out stays listed while Swarm's
+  health check catches up); a task Swarm restarts elsewhere appears once Swarm reports it
+  running.
 - **Scaling** (``PATCH /v1/instances/{id}``): more replicas must fit ``max_instances``
   (replicas count, not instances); the request returns once all replicas are ready, or
   fails with 504 and leaves the service at the new count (Swarm keeps trying; the next
@@ -17,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from aidock.agent.config import AgentConfig
 from aidock.agent.docker_ops import ContainerInfo
@@ -28,9 +39,14 @@ from aidock.agent.instance import (
     Prober,
     port_of,
     task_endpoints,
+    task_url,
 )
 
 log = logging.getLogger("aidock.agent.instances")
+
+# A probe's longest wait for an answer (as the docker backend's); probes in flight at once.
+PROBE_TIMEOUT = 2.0
+MAX_PROBES = 8
 
 
 def check_replicas(backend: str, replicas: int, max_replicas: int) -> None:
@@ -57,32 +73,57 @@ def wait_service_ready(
     *,
     probe: Prober,
     clock: Callable[[], float] = time.monotonic,
-    poll_interval: float = 0.5,
-) -> ContainerInfo:
-    """``info``'s service once all its replicas answer ``ready_path`` (see the module)."""
+    poll_interval: float = 0.1,
+) -> list[str]:
+    """The URLs of ``info``'s replicas once every one answers ``ready_path`` (see the module).
+
+    Swarm's tasks are read every ``poll_interval`` seconds; a task's probe runs in the
+    background (a replica that is still booting may hold a connection for the probe's whole
+    timeout) and a new one starts once it answered anything but 200.
+    """
     deadline = clock() + timeout
-    while True:
-        current = ops.inspect(info.id)
-        if current is None or current.status == "failed":
-            tail = ops.logs(info.id, LOG_TAIL_LINES) if current is not None else ""
-            status = "removed" if current is None else "failed on every node it was placed"
-            raise StartFailed(
-                f"service {info.name} {status} before it was ready"
-                + (f"; its tasks:\n{tail}" if tail else "")
-            )
-        urls = task_endpoints(current, port)
-        if len(urls) >= current.replicas:
-            remaining = max(0.1, min(2.0, deadline - clock()))
-            if all(probe(url + ready_path, remaining) for url in urls):
-                return current
-        if clock() >= deadline:
-            tail = ops.logs(info.id, LOG_TAIL_LINES)
-            raise StartTimeout(
-                f"service {info.name}: {len(urls)} of {current.replicas} replicas running, not "
-                f"all answering GET {ready_path} within {timeout:g}s"
-                + (f"; its tasks:\n{tail}" if tail else "")
-            )
-        time.sleep(poll_interval)
+    pool = ThreadPoolExecutor(max_workers=MAX_PROBES, thread_name_prefix="agent-probe")
+    probes: dict[str, Future[bool]] = {}  # task id -> its latest probe
+    ready: dict[str, str] = {}  # task id -> URL, answered 200
+    try:
+        while True:
+            current = ops.inspect(info.id)
+            if current is None or current.status == "failed":
+                tail = ops.logs(info.id, LOG_TAIL_LINES) if current is not None else ""
+                status = "removed" if current is None else "failed on every node it was placed"
+                raise StartFailed(
+                    f"service {info.name} {status} before it was ready"
+                    + (f"; its tasks:\n{tail}" if tail else "")
+                )
+            started = [t for t in current.tasks if t.started and t.address]
+            live = {t.id for t in started}
+            for task_id in [t for t in ready if t not in live]:  # stopped meanwhile
+                del ready[task_id]
+            for task in started:
+                if task.id in ready:
+                    continue
+                url = task_url(task, port)
+                last = probes.get(task.id)
+                if last is not None and last.done() and last.result():
+                    ready[task.id] = url
+                elif last is None or last.done():
+                    remaining = max(0.1, min(PROBE_TIMEOUT, deadline - clock()))
+                    probes[task.id] = pool.submit(probe, url + ready_path, remaining)
+            named = any(t.running for t in started if t.id in ready)  # under the DNS name
+            if len(ready) >= current.replicas and named:
+                return [ready[t.id] for t in started if t.id in ready]
+            if clock() >= deadline:
+                tail = ops.logs(info.id, LOG_TAIL_LINES)
+                raise StartTimeout(
+                    f"service {info.name}: {len(ready)} of {current.replicas} replicas "
+                    f"answering GET {ready_path} within {timeout:g}s ({len(started)} started"
+                    + (", none yet healthy for Swarm" if ready and not named else "")
+                    + ")"
+                    + (f"; its tasks:\n{tail}" if tail else "")
+                )
+            time.sleep(poll_interval)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Replicas:
@@ -102,19 +143,22 @@ class Replicas:
         raise NotImplementedError
 
     def describe(self, instance_id: str) -> Instance:
-        """``get`` with ``touch``; a service's task endpoints read now (tasks move)."""
+        """``get`` with ``touch``; a service's task endpoints read now (tasks move; see the
+        module)."""
         instance = self.get(instance_id, touch=True)
         if self.config.backend == "swarm":
             info = self.ops.inspect(instance.container_id)
             if info is not None:
-                instance.endpoints = task_endpoints(info, port_of(instance.endpoint))
+                port = port_of(instance.endpoint)
+                instance.endpoints = task_endpoints(info, port, instance.endpoints)
         return instance
 
     def scale(self, instance_id: str, replicas: int) -> Instance:
         """Set the replicas of a swarm instance; returns once all of them are ready.
 
         An unknown instance is 404 before the count is judged (422): the resource first, then
-        what the body asks of it."""
+        what the body asks of it. The docker backend's one replica is its container: 1 is
+        answered at once, or 404 when the container is gone (``ops.scale``)."""
         instance = self.get(instance_id, touch=True)
         check_replicas(self.config.backend, replicas, self.config.max_replicas)
         with self._lock:
@@ -130,9 +174,11 @@ class Replicas:
         except BaseException:
             instance.replicas = before
             raise
+        if self.config.backend != "swarm":
+            return instance  # one container, still there: its one replica is ready
         port = port_of(instance.endpoint)
         timeout = self.config.start_timeout
-        ready = wait_service_ready(
+        instance.endpoints = wait_service_ready(
             self.ops,
             info,
             port,
@@ -142,6 +188,5 @@ class Replicas:
             clock=self.clock,
             poll_interval=self.poll_interval,
         )
-        instance.endpoints = task_endpoints(ready, port)
         log.info("instance %s scaled to %d replicas", instance_id, replicas)
         return instance
