@@ -57,10 +57,13 @@ batch: ## Worker -> agent -> AI: extract data/letters with an AI started on dema
 # longest). Then, alone, the tests that restart this host's dockerd: a restart would cut the
 # other lanes' Docker connections. make's --output-sync prints each lane's output as one block
 # when it ends. MOLECULE_LANES=... runs fewer (e.g. without site while another run uses it).
+# tools runs before the lanes, not as a lane's prerequisite: with --output-sync, GNU make 4.3 at
+# times started the integration lane only when the site lane ended (14 min late in one CI run;
+# reproduced with stand-in lanes, about 1 run in 4), never with nothing left to run before it.
 MOLECULE_LANES ?= molecule-site molecule-roles
 ROLE_SCENARIOS := base_image docker_engine registry ai
 
-test: lint unit deploy ## Lint gate, unit, integration (real stack) and molecule tests
+test: lint unit deploy tools ## Lint gate, unit, integration (real stack) and molecule tests
 	$(MAKE) --no-print-directory -j --output-sync=target integration-shared $(MOLECULE_LANES)
 	@echo "lanes ended $$(date -u +%T)"
 	$(MAKE) --no-print-directory integration-exclusive
@@ -77,7 +80,7 @@ unit: venv ## Unit tests (no Docker), on every core
 integration: venv tools ## Integration tests against the deployed stack
 	$(BIN)/pytest tests/integration -q -m integration
 
-integration-shared: venv tools
+integration-shared: venv  # a lane of make test, which runs tools first
 	@echo "integration-shared: started $$(date -u +%T)"
 	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd"
 
