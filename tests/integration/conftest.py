@@ -92,6 +92,19 @@ def aidock(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
+def served_digest(repository: str, tag: str, password: str) -> str:
+    """The manifest digest the site registry serves for ``repository:tag`` (asserted 200)."""
+    resp = requests.head(
+        f"{REGISTRY_URL}/v2/{repository}/manifests/{tag}",
+        auth=(REGISTRY_USER, password),
+        verify=CA_FILE,
+        headers={"Accept": MANIFEST_TYPES},
+        timeout=10,
+    )
+    assert resp.status_code == 200, (repository, tag, resp.status_code)
+    return resp.headers["Docker-Content-Digest"]
+
+
 def delete_repository(name: str, password: str) -> None:
     """Delete every tag of aidock/<name> from the registry (garbage collection reclaims it)."""
     auth = (REGISTRY_USER, password)

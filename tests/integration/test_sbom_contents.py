@@ -15,8 +15,7 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
-from conftest import CA_FILE, MANIFEST_TYPES, REGISTRY, REGISTRY_URL, REGISTRY_USER, aidock
+from conftest import REGISTRY, aidock, served_digest
 
 SBOM_DIR = Path("/var/lib/aidock/sbom")
 IMAGES = {"rag": "aidock", "extraction": "aidock", "categorization": "aidock"}
@@ -47,18 +46,6 @@ def normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def served_digest(namespace: str, ai: str, password: str) -> str:
-    resp = requests.head(
-        f"{REGISTRY_URL}/v2/{namespace}/{ai}/manifests/0.1.0",
-        auth=(REGISTRY_USER, password),
-        verify=CA_FILE,
-        headers={"Accept": MANIFEST_TYPES},
-        timeout=10,
-    )
-    assert resp.status_code == 200, resp.status_code
-    return resp.headers["Docker-Content-Digest"]
-
-
 def in_image(client: docker.DockerClient, image: str, script: str) -> list[tuple[str, str]]:
     out = client.containers.run(
         image,
@@ -79,7 +66,7 @@ def test_the_sbom_lists_the_image_s_python_and_debian_packages(
     ai: str, docker_client: docker.DockerClient, registry_password: str
 ) -> None:
     namespace = IMAGES[ai]
-    digest = served_digest(namespace, ai, registry_password)
+    digest = served_digest(f"{namespace}/{ai}", "0.1.0", registry_password)
     path = SBOM_DIR / ai / "0.1.0" / f"sha256-{digest.split(':')[1]}.cdx.json"
     assert path.is_file(), f"no SBOM kept for {namespace}/{ai}@{digest}"
     components = json.loads(path.read_text())["components"]

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
 from conftest import (
     AGENT_CONTAINER,
     BENTO_CONTAINERS,
-    CA_FILE,
-    MANIFEST_TYPES,
     RAG_CONTAINER,
     REGISTRY,
     REGISTRY_CONTAINER,
-    REGISTRY_URL,
-    REGISTRY_USER,
     REPO,
+    served_digest,
 )
 
 STACK_PROJECTS = {
@@ -130,18 +126,6 @@ def stack_containers(docker_client: docker.DockerClient) -> dict[str, str]:
         for c in docker_client.containers.list(all=True)
         if c.labels.get("com.docker.compose.project") in STACK_PROJECTS
     }
-
-
-def served_digest(repository: str, tag: str, password: str) -> str:
-    resp = requests.head(
-        f"{REGISTRY_URL}/v2/{repository}/manifests/{tag}",
-        auth=(REGISTRY_USER, password),
-        verify=CA_FILE,
-        headers={"Accept": MANIFEST_TYPES},
-        timeout=10,
-    )
-    assert resp.status_code == 200, (repository, tag, resp.status_code)
-    return resp.headers["Docker-Content-Digest"]
 
 
 def test_stacks_run_their_images_by_the_digest_recorded_at_push(
