@@ -17,7 +17,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help up deploy ingest ask batch test lint unit integration integration-shared \
-  integration-exclusive tools molecule molecule-site molecule-roles bench down clean lock venv
+  integration-isolated integration-exclusive tools molecule molecule-site molecule-roles bench \
+  down clean lock venv
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,10 +54,12 @@ batch: ## Worker -> agent -> AI: extract data/letters with an AI started on dema
 	@echo "results: $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl"; head -n 2 $(AGENT_PROJECT)/output/$(BATCH_AI).jsonl
 
 # What `make test` runs side by side: the integration tests against this host's stack and the
-# molecule scenarios, each on its own docker-in-docker hosts (site alone in one lane: it is the
-# longest). Then, alone, the tests that restart this host's dockerd: a restart would cut the
-# other lanes' Docker connections. make's --output-sync prints each lane's output as one block
-# when it ends. MOLECULE_LANES=... runs fewer (e.g. without site while another run uses it).
+# molecule scenarios, each on its own docker-in-docker hosts (site alone in one lane), and the
+# integration tests marked isolated (they use only what they create) in a lane of their own: the
+# shared integration lane was the longest (21.9 min of a 29.9 min CI run). Then, alone, the tests
+# that restart this host's dockerd: a restart would cut the other lanes' Docker connections.
+# make's --output-sync prints each lane's output as one block when it ends; each lane prints when
+# it started and ended. MOLECULE_LANES=... runs fewer (e.g. without site while another run uses it).
 # tools runs before the lanes, not as a lane's prerequisite: with --output-sync, GNU make 4.3 at
 # times started the integration lane only when the site lane ended (14 min late in one CI run;
 # reproduced with stand-in lanes, about 1 run in 4), never with nothing left to run before it.
@@ -64,7 +67,8 @@ MOLECULE_LANES ?= molecule-site molecule-roles
 ROLE_SCENARIOS := base_image docker_engine registry ai
 
 test: lint unit deploy tools ## Lint gate, unit, integration (real stack) and molecule tests
-	$(MAKE) --no-print-directory -j --output-sync=target integration-shared $(MOLECULE_LANES)
+	$(MAKE) --no-print-directory -j --output-sync=target integration-shared integration-isolated \
+	  $(MOLECULE_LANES)
 	@echo "lanes ended $$(date -u +%T)"
 	$(MAKE) --no-print-directory integration-exclusive
 
@@ -82,7 +86,13 @@ integration: venv tools ## Integration tests against the deployed stack
 
 integration-shared: venv  # a lane of make test, which runs tools first
 	@echo "integration-shared: started $$(date -u +%T)"
-	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd"
+	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd and not isolated"
+	@echo "integration-shared: ended $$(date -u +%T)"
+
+integration-isolated: venv  # a lane of make test
+	@echo "integration-isolated: started $$(date -u +%T)"
+	$(BIN)/pytest tests/integration -q -m "integration and isolated"
+	@echo "integration-isolated: ended $$(date -u +%T)"
 
 integration-exclusive: venv
 	$(BIN)/pytest tests/integration -q -m restarts_dockerd
@@ -98,10 +108,12 @@ molecule: venv ## Molecule scenarios of every role
 molecule-site: venv
 	@echo "molecule-site: started $$(date -u +%T)"
 	$(BIN)/molecule test -s site
+	@echo "molecule-site: ended $$(date -u +%T)"
 
 molecule-roles: venv
 	@echo "molecule-roles: started $$(date -u +%T)"
 	$(foreach s,$(ROLE_SCENARIOS),$(BIN)/molecule test -s $(s) &&) true
+	@echo "molecule-roles: ended $$(date -u +%T)"
 
 bench: venv deploy ## Measure sizes and latencies into bench/results/
 	$(BIN)/python -m bench

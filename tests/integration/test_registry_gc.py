@@ -39,6 +39,9 @@ CONFIG = Path("/opt/aidock/registry-gctest/config.yml")
 USER = "gctest"
 PLAYBOOK = REPO / "tests/integration/registry_gctest.yml"
 BASE_IMAGE = "aidock/python-base:bookworm-1"
+# Nothing of the site's is used or touched: `make test` runs this module beside the other
+# integration tests, in a lane of its own (its three races take minutes of waiting on pushes).
+pytestmark = pytest.mark.isolated
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",

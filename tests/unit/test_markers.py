@@ -48,12 +48,32 @@ def test_markers_select_by_folder(marker: str, folder: str) -> None:
 
 
 def test_integration_lanes_split_the_integration_tests() -> None:
-    """`make test` runs `integration and not restarts_dockerd` beside molecule, then the rest."""
-    restarts = set(collected("restarts_dockerd"))
-    shared = set(collected("integration and not restarts_dockerd"))
+    """The integration lanes `make test` runs (shared and isolated side by side, then the tests
+    that restart dockerd alone) select every integration test exactly once, by the Makefile's
+    own marker expressions."""
+    done = subprocess.run(
+        [
+            "make",
+            "-n",
+            "--no-print-directory",
+            "integration-shared",
+            "integration-isolated",
+            "integration-exclusive",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    expressions = re.findall(r"pytest tests/integration -q -m (?:\"([^\"]+)\"|(\S+))", done.stdout)
+    lanes = [set(collected(quoted or bare)) for quoted, bare in expressions]
+    assert len(lanes) == 3, done.stdout
+    shared, isolated, restarts = lanes
     assert restarts == {"tests/integration/test_dockerd_restart.py"}
-    assert shared | restarts == set(collected("integration"))
-    assert not shared & restarts
+    assert isolated == {"tests/integration/test_registry_gc.py"}
+    assert shared | isolated | restarts == set(collected("integration"))
+    assert not shared & isolated and not shared & restarts and not isolated & restarts
 
 
 def test_molecule_lanes_run_every_scenario() -> None:
