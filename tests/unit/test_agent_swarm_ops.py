@@ -5,6 +5,7 @@ molecule site scenario's business.)"""
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from aidock.agent.config import AgentConfig, ConfigError
 from aidock.agent.docker_ops import RunSpec, TaskInfo, container_name
 from aidock.agent.swarm_ops import (
+    SwarmOps,
     hardening_problems,
     is_tmpfs_volume,
     scaled_spec,
@@ -236,3 +238,27 @@ def test_bad_swarm_settings_name_the_field(
     monkeypatch.setenv(f"AIDOCK_AGENT_{env}", value)
     with pytest.raises(ConfigError, match=field):
         AgentConfig.load()
+
+
+class _NodesApi:
+    """The one Docker API call node names come from, counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.names = {"node1": "ai-1"}
+
+    def nodes(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        return [{"ID": i, "Description": {"Hostname": n}} for i, n in self.names.items()]
+
+
+def test_node_names_are_read_again_only_for_a_new_node() -> None:
+    api = _NodesApi()
+    ops = SwarmOps(CONFIG, client=SimpleNamespace(api=api))  # type: ignore[arg-type]
+    for _ in range(3):
+        assert [t.node for t in ops._task_infos([_task(1), _task(2)])] == ["ai-1", "ai-1"]
+    assert api.calls == 1
+    api.names["node2"] = "ai-2"
+    moved = {**_task(3), "NodeID": "node2"}
+    assert [t.node for t in ops._task_infos([_task(1), moved])] == ["ai-1", "ai-2"]
+    assert api.calls == 2

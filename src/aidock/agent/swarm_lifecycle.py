@@ -81,10 +81,15 @@ def wait_service_ready(
     background (a replica that is still booting may hold a connection for the probe's whole
     timeout) and a new one starts once it answered anything but 200.
     """
-    deadline = clock() + timeout
+    began = clock()
+    deadline = began + timeout
     pool = ThreadPoolExecutor(max_workers=MAX_PROBES, thread_name_prefix="agent-probe")
     probes: dict[str, Future[bool]] = {}  # task id -> its latest probe
     ready: dict[str, str] = {}  # task id -> URL, answered 200
+    # When the first task started and when every replica first answered: logged with the
+    # time the DNS name took, so a slow start says which step it waited for.
+    first_started: float | None = None
+    all_answered: float | None = None
     try:
         while True:
             current = ops.inspect(info.id)
@@ -96,6 +101,8 @@ def wait_service_ready(
                     + (f"; its tasks:\n{tail}" if tail else "")
                 )
             started = [t for t in current.tasks if t.started and t.address]
+            if started and first_started is None:
+                first_started = clock()
             live = {t.id for t in started}
             for task_id in [t for t in ready if t not in live]:  # stopped meanwhile
                 del ready[task_id]
@@ -110,7 +117,19 @@ def wait_service_ready(
                     remaining = max(0.1, min(PROBE_TIMEOUT, deadline - clock()))
                     probes[task.id] = pool.submit(probe, url + ready_path, remaining)
             named = any(t.running for t in started if t.id in ready)  # under the DNS name
+            if len(ready) >= current.replicas and all_answered is None:
+                all_answered = clock()
             if len(ready) >= current.replicas and named:
+                log.info(
+                    "service %s: %d replicas ready in %.2fs (first task started %.2fs, every "
+                    "replica answering %.2fs, one under the DNS name %.2fs)",
+                    info.name,
+                    len(ready),
+                    clock() - began,
+                    (first_started or began) - began,
+                    (all_answered or began) - began,
+                    clock() - began,
+                )
                 return [ready[t.id] for t in started if t.id in ready]
             if clock() >= deadline:
                 tail = ops.logs(info.id, LOG_TAIL_LINES)

@@ -267,6 +267,10 @@ def _stopped(tasks: tuple[TaskInfo, ...]) -> bool:
 class SwarmOps(DockerOps):
     """Swarm service operations of one agent (connection handling from ``DockerOps``)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._node_names: dict[str, str] = {}  # node id -> hostname (see _task_infos)
+
     def ensure_network(self) -> None:
         """Check that this engine is a swarm manager and the overlay network is there.
 
@@ -337,7 +341,13 @@ class SwarmOps(DockerOps):
         return self._task_infos(tasks)
 
     def _task_infos(self, tasks: list[dict[str, Any]]) -> tuple[TaskInfo, ...]:
-        nodes = self._nodes() if tasks else {}
+        # Node names are read again only for a node not seen before: readiness reads the
+        # tasks ten times a second, and the nodes of a site rarely change.
+        known = self._node_names
+        wanted = {str(t.get("NodeID")) for t in tasks if t.get("NodeID")}
+        if not wanted <= known.keys():
+            known = self._node_names = self._nodes()
+        nodes = known
         infos = [task_info(t, self.config.swarm_network, nodes) for t in tasks]
         return tuple(sorted(infos, key=lambda t: (t.slot, t.desired_state != "running")))
 
