@@ -140,7 +140,8 @@ def run_schedule(ctx: Context) -> dict[str, Any]:
     }
     for round_ in range(ctx.repeat + 1):  # round 0: warm-up, not recorded
         one_s, one = start(1)
-        image = one["image"]
+        # By digest, as the service and the AI host's stack run it (no tag is pulled there).
+        image = f"{one['image'].rpartition(':')[0]}@{one['digest']}"
         terminate(one)
         three_s, three = start(COLD_REPLICAS)
         nodes = len({url.split("//")[1].split(":")[0] for url in three["endpoints"]})

@@ -13,7 +13,7 @@ import pytest
 from aidock.agent.docker_ops import ContainerInfo, TaskInfo
 from aidock.agent.errors import StartFailed, StartTimeout
 from aidock.agent.instance import task_endpoints
-from aidock.agent.swarm_lifecycle import wait_service_ready
+from aidock.agent.swarm_lifecycle import QUIET_EVERY, wait_service_ready
 
 PORT = 5001
 
@@ -190,3 +190,15 @@ def test_endpoints_are_running_tasks_and_started_ones_seen_ready() -> None:
     )
     assert task_endpoints(info, PORT) == [url(1)]
     assert task_endpoints(info, PORT, [url(2), url(4)]) == [url(1), url(2)]
+
+
+def test_tasks_are_read_less_often_while_only_probes_are_awaited() -> None:
+    # Both tasks started from the first read on; replica 2 answers only after a while.
+    service = Service(2, [(task(1, "running"), task(2, "starting"))])
+    probe = Answers(url(1))
+    threading.Timer(0.2, lambda: probe.ready.add(url(2))).start()
+    assert wait(service, probe) == [url(1), url(2)]
+    polls = len([a for a in probe.asked if a.startswith(url(2))])
+    # One read per QUIET_EVERY polls while probing (each poll probes replica 2 again).
+    assert service.inspected <= polls // QUIET_EVERY + 3, (service.inspected, polls)
+    assert polls >= 2 * QUIET_EVERY

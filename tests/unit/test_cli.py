@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,6 +208,32 @@ def test_healthcheck(rag_url: str, closed_port: int, capsys: pytest.CaptureFixtu
     assert healthcheck.main([f"http://127.0.0.1:{closed_port}/healthz"]) == 1
     assert "not reachable" in capsys.readouterr().err
     assert healthcheck.main([]) == 1
+
+
+@pytest.mark.parametrize("answer", [b"", b"SSH-2.0-OpenSSH_9.2\r\n", b"HTTP/1.0 abc\r\n"])
+def test_healthcheck_needs_an_http_status_line(
+    answer: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port that answers something else than HTTP (or closes at once) is unhealthy."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    try:
+        assert healthcheck.main([f"http://127.0.0.1:{port}/readyz", "--timeout", "2"]) == 1
+    finally:
+        thread.join(5)
+        server.close()
+    assert "answered no HTTP status line" in capsys.readouterr().err
+    assert healthcheck.main(["https://127.0.0.1:1/readyz"]) == 1
+    assert "not an http:// URL" in capsys.readouterr().err
 
 
 def test_healthcheck_not_ready_is_unhealthy(tmp_path: Path, wsgi_server: Any) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from aidock.agent.config import AgentConfig
-from aidock.agent.docker_ops import ContainerInfo
+from aidock.agent.docker_ops import ContainerInfo, TaskInfo
 from aidock.agent.errors import InvalidField, StartFailed, StartTimeout, TooManyInstances
 from aidock.agent.instance import (
     LOG_TAIL_LINES,
@@ -47,6 +47,8 @@ log = logging.getLogger("aidock.agent.instances")
 # A probe's longest wait for an answer (as the docker backend's); probes in flight at once.
 PROBE_TIMEOUT = 2.0
 MAX_PROBES = 8
+# Polls between two reads of a service's tasks while only its replicas' probes are awaited.
+QUIET_EVERY = 5
 
 
 def check_replicas(backend: str, replicas: int, max_replicas: int) -> None:
@@ -77,9 +79,12 @@ def wait_service_ready(
 ) -> list[str]:
     """The URLs of ``info``'s replicas once every one answers ``ready_path`` (see the module).
 
-    Swarm's tasks are read every ``poll_interval`` seconds; a task's probe runs in the
-    background (a replica that is still booting may hold a connection for the probe's whole
-    timeout) and a new one starts once it answered anything but 200.
+    Swarm's tasks are read every ``poll_interval`` seconds, and every ``QUIET_EVERY`` polls
+    while every replica's task has started and only their probes are awaited (each read is
+    two Engine API calls through the policy proxy, on the cores the replicas start on); a
+    task's probe runs in the background (a replica that is still booting may hold a
+    connection for the probe's whole timeout) and a new one starts once it answered anything
+    but 200.
     """
     began = clock()
     deadline = began + timeout
@@ -90,9 +95,15 @@ def wait_service_ready(
     # time the DNS name took, so a slow start says which step it waited for.
     first_started: float | None = None
     all_answered: float | None = None
+    current: ContainerInfo | None = None
+    started: list[TaskInfo] = []
+    polls = 0
     try:
         while True:
-            current = ops.inspect(info.id)
+            probing = current is not None and len(started) >= current.replicas > len(ready)
+            if current is None or not probing or polls % QUIET_EVERY == 0:
+                current = ops.inspect(info.id)
+            polls += 1
             if current is None or current.status == "failed":
                 tail = ops.logs(info.id, LOG_TAIL_LINES) if current is not None else ""
                 status = "removed" if current is None else "failed on every node it was placed"
