@@ -115,6 +115,36 @@ def signed_digests(password: str) -> set[str]:
     return {f"sha256:{m.group(1)}" for m in found if m}
 
 
+def orphan_signature(password: str) -> None:
+    """What pushing the AI again under its tag leaves: a signature tag of a digest no version
+    names. Made from one of its signatures, its manifest changed (an annotation) so that it is
+    a manifest of its own, under the artifact tag of a digest that is not in the registry."""
+    auth = (REGISTRY_USER, password)
+    base = f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/manifests"
+    signature = next(t for t in all_registry_tags(password) if t.endswith(".sig"))
+    got = requests.get(
+        f"{base}/{signature}",
+        auth=auth,
+        verify=str(CA_FILE),
+        headers={"Accept": MANIFEST_TYPES},
+        timeout=30,
+    )
+    got.raise_for_status()
+    manifest = got.json()
+    manifest.setdefault("annotations", {})["org.aidock.test"] = "orphan"
+    orphan = f"sha256-{'0' * 64}.sig"
+    put = requests.put(
+        f"{base}/{orphan}",
+        auth=auth,
+        verify=str(CA_FILE),
+        headers={"Content-Type": got.headers["Content-Type"]},
+        data=json.dumps(manifest),
+        timeout=30,
+    )
+    assert put.status_code == 201, put.text
+    assert orphan in all_registry_tags(password)
+
+
 def tag_digest(password: str, tag: str) -> str:
     head = requests.head(
         f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/manifests/{tag}",
@@ -461,6 +491,8 @@ def test_remove_leaves_no_stack_container_image_or_tag(
     registry_password: str,
     docker_client: docker.DockerClient,
 ) -> None:
+    if SIGNS:  # a signature left by a digest the tag no longer names: removed with the rest
+        orphan_signature(registry_password)
     result = aidock("bento", "remove", AI_NAME)
     assert result.returncode == 0, result.stderr[-6000:]
     lines = result.stdout.splitlines()
