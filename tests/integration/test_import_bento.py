@@ -39,6 +39,7 @@ from conftest import (
     REGISTRY_URL,
     REGISTRY_USER,
     REPO,
+    served_digest,
     wait_healthy,
 )
 
@@ -146,15 +147,8 @@ def orphan_signature(password: str) -> None:
 
 
 def tag_digest(password: str, tag: str) -> str:
-    head = requests.head(
-        f"{REGISTRY_URL}/v2/aidock/{AI_NAME}/manifests/{tag}",
-        auth=(REGISTRY_USER, password),
-        verify=str(CA_FILE),
-        headers={"Accept": MANIFEST_TYPES},
-        timeout=30,
-    )
-    head.raise_for_status()
-    return head.headers["Docker-Content-Digest"]
+    """The digest the registry serves for the imported AI's ``tag``."""
+    return served_digest(f"aidock/{AI_NAME}", tag, password)
 
 
 def ai_containers(client: docker.DockerClient) -> list[str]:

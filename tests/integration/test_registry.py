@@ -12,22 +12,15 @@ import pytest
 import requests
 from conftest import (
     CA_FILE,
+    MANIFEST_TYPES,
     RAG_IMAGE,
     REGISTRY,
     REGISTRY_CONTAINER,
     REGISTRY_URL,
     REGISTRY_USER,
     REPO,
+    served_digest,
     wait_healthy,
-)
-
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    ]
 )
 
 
@@ -118,14 +111,7 @@ def test_push_pull_and_data_survive_a_restart(
         assert pulled.id == base.id
         # Delete is enabled: the manifest can be removed by digest.
         auth = (REGISTRY_USER, registry_password)
-        head = requests.head(
-            f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{tag}",
-            auth=auth,
-            verify=str(CA_FILE),
-            headers={"Accept": MANIFEST_TYPES},
-            timeout=10,
-        )
-        digest = head.headers["Docker-Content-Digest"]
+        digest = served_digest("aidock/itest-probe", tag, registry_password)
         deleted = requests.delete(
             f"{REGISTRY_URL}/v2/aidock/itest-probe/manifests/{digest}",
             auth=auth,

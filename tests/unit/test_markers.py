@@ -35,6 +35,18 @@ def collected(marker: str) -> list[str]:
     return [line.split("::")[0] for line in done.stdout.splitlines() if "::" in line]
 
 
+def make_dry_run(*targets: str) -> str:
+    """The commands `make` would run for ``targets`` (``make -n``)."""
+    return subprocess.run(
+        ["make", "-n", "--no-print-directory", *targets],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
 @pytest.mark.parametrize(
     ("marker", "folder"),
     [("integration", "tests/integration/"), ("not integration", "tests/unit/")],
@@ -51,24 +63,10 @@ def test_integration_lanes_split_the_integration_tests() -> None:
     """The integration lanes `make test` runs (shared and isolated side by side, then the tests
     that restart dockerd alone) select every integration test exactly once, by the Makefile's
     own marker expressions."""
-    done = subprocess.run(
-        [
-            "make",
-            "-n",
-            "--no-print-directory",
-            "integration-shared",
-            "integration-isolated",
-            "integration-exclusive",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    expressions = re.findall(r"pytest tests/integration -q -m (?:\"([^\"]+)\"|(\S+))", done.stdout)
+    recipes = make_dry_run("integration-shared", "integration-isolated", "integration-exclusive")
+    expressions = re.findall(r"pytest tests/integration -q -m (?:\"([^\"]+)\"|(\S+))", recipes)
     lanes = [set(collected(quoted or bare)) for quoted, bare in expressions]
-    assert len(lanes) == 3, done.stdout
+    assert len(lanes) == 3, recipes
     shared, isolated, restarts = lanes
     assert restarts == {"tests/integration/test_dockerd_restart.py"}
     assert isolated == {"tests/integration/test_registry_gc.py"}
@@ -77,14 +75,7 @@ def test_integration_lanes_split_the_integration_tests() -> None:
 
 
 def test_molecule_lanes_run_every_scenario() -> None:
-    done = subprocess.run(
-        ["make", "-n", "--no-print-directory", "molecule-site", "molecule-roles"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    lanes = re.findall(r"molecule test -s (\w+)", done.stdout)
+    recipes = make_dry_run("molecule-site", "molecule-roles")
+    lanes = re.findall(r"molecule test -s (\w+)", recipes)
     scenarios = {p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml")}
-    assert sorted(lanes) == sorted(scenarios), done.stdout
+    assert sorted(lanes) == sorted(scenarios), recipes

@@ -130,16 +130,15 @@ def wait_service_ready(
             named = any(t.running for t in started if t.id in ready)  # under the DNS name
             if len(ready) >= current.replicas and all_answered is None:
                 all_answered = clock()
-            if len(ready) >= current.replicas and named:
+            if len(ready) >= current.replicas and named:  # one under the DNS name: done
                 log.info(
                     "service %s: %d replicas ready in %.2fs (first task started %.2fs, every "
-                    "replica answering %.2fs, one under the DNS name %.2fs)",
+                    "replica answering %.2fs, then one under the DNS name)",
                     info.name,
                     len(ready),
                     clock() - began,
                     (first_started or began) - began,
                     (all_answered or began) - began,
-                    clock() - began,
                 )
                 return [ready[t.id] for t in started if t.id in ready]
             if clock() >= deadline:

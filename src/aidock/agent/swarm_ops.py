@@ -343,12 +343,10 @@ class SwarmOps(DockerOps):
     def _task_infos(self, tasks: list[dict[str, Any]]) -> tuple[TaskInfo, ...]:
         # Node names are read again only for a node not seen before: readiness reads the
         # tasks ten times a second, and the nodes of a site rarely change.
-        known = self._node_names
         wanted = {str(t.get("NodeID")) for t in tasks if t.get("NodeID")}
-        if not wanted <= known.keys():
-            known = self._node_names = self._nodes()
-        nodes = known
-        infos = [task_info(t, self.config.swarm_network, nodes) for t in tasks]
+        if not wanted <= self._node_names.keys():
+            self._node_names = self._nodes()
+        infos = [task_info(t, self.config.swarm_network, self._node_names) for t in tasks]
         return tuple(sorted(infos, key=lambda t: (t.slot, t.desired_state != "running")))
 
     def _info(self, service: dict[str, Any]) -> ContainerInfo:
