@@ -86,12 +86,12 @@ integration: venv tools ## Integration tests against the deployed stack
 
 integration-shared: venv  # a lane of make test, which runs tools first
 	@echo "integration-shared: started $$(date -u +%T)"
-	$(BIN)/pytest tests/integration -q -m "integration and not restarts_dockerd and not isolated"
+	$(BIN)/pytest tests/integration -q --durations=15 -m "integration and not restarts_dockerd and not isolated"
 	@echo "integration-shared: ended $$(date -u +%T)"
 
 integration-isolated: venv  # a lane of make test
 	@echo "integration-isolated: started $$(date -u +%T)"
-	$(BIN)/pytest tests/integration -q -m "integration and isolated"
+	$(BIN)/pytest tests/integration -q --durations=5 -m "integration and isolated"
 	@echo "integration-isolated: ended $$(date -u +%T)"
 
 integration-exclusive: venv
