@@ -60,13 +60,19 @@ batch: ## Worker -> agent -> AI: extract data/letters with an AI started on dema
 # that restart this host's dockerd: a restart would cut the other lanes' Docker connections.
 # make's --output-sync prints each lane's output as one block when it ends; each lane prints when
 # it started and ended. MOLECULE_LANES=... runs fewer (e.g. without site while another run uses it).
+# Before them, side by side: lint, unit, the deploy the lanes test and tools. The deploy is
+# partly network- and disk-bound (about 1.4 of 2 cores busy, measured), and lint and unit use
+# neither Docker nor the deployed stack; a lint error still fails `make test`, once the deploy
+# ended (make starts nothing new after a failed job, but lets the running ones finish).
 # tools runs before the lanes, not as a lane's prerequisite: with --output-sync, GNU make 4.3 at
 # times started the integration lane only when the site lane ended (14 min late in one CI run;
 # reproduced with stand-in lanes, about 1 run in 4), never with nothing left to run before it.
 MOLECULE_LANES ?= molecule-site molecule-roles
 ROLE_SCENARIOS := base_image docker_engine registry ai
 
-test: lint unit deploy tools ## Lint gate, unit, integration (real stack) and molecule tests
+test: venv ## Lint, unit, integration (real stack) and molecule tests
+	$(MAKE) --no-print-directory -j --output-sync=target lint unit deploy tools
+	@echo "stack deployed, lint and unit passed $$(date -u +%T)"
 	$(MAKE) --no-print-directory -j --output-sync=target integration-shared integration-isolated \
 	  $(MOLECULE_LANES)
 	@echo "lanes ended $$(date -u +%T)"

@@ -350,6 +350,8 @@ def test_start_timeout_leaves_no_container(
     for line in docker_client.images.push(ref, tag="1", stream=True, decode=True):
         assert "error" not in line, line
     request.addfinalizer(lambda: delete_repository("itest-slow-rag", registry_password))
+    # The local tag too: it would outlive the run (a name only, its layers are rag's).
+    request.addfinalizer(lambda: docker_client.images.remove(f"{ref}:1", noprune=True))
     with serve(config) as slow:
         resp = slow.post({"ai": "itest-slow-rag", "version": "1"})
         assert resp.status_code == 504, resp.text
