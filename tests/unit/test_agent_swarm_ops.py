@@ -1,6 +1,6 @@
 """The swarm backend's pure parts: the service spec it sends, the spec it accepts for adoption,
-what it reads from tasks, and its settings. (No swarm here: what runs on real nodes is the
-molecule site scenario's business.)"""
+what it reads from tasks, its settings, and the order of a removal's Engine API calls (against
+a fake API). No swarm here: what runs on real nodes is the molecule site scenario's business."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from docker.errors import NotFound
 
 from aidock.agent.config import AgentConfig, ConfigError
 from aidock.agent.docker_ops import RunSpec, TaskInfo, container_name
@@ -262,3 +263,61 @@ def test_node_names_are_read_again_only_for_a_new_node() -> None:
     moved = {**_task(3), "NodeID": "node2"}
     assert [t.node for t in ops._task_infos([_task(1), moved])] == ["ai-1", "ai-2"]
     assert api.calls == 2
+
+
+class _RemovalApi:
+    """A service scaled 3 -> 0 whose tasks stop, then wait for Swarm's task reaper: each
+    ``tasks()`` call returns the next listing (the last one again once they run out)."""
+
+    def __init__(self, listings: list[list[dict[str, Any]]]) -> None:
+        self.listings = listings
+        self.calls: list[str] = []
+
+    def inspect_service(self, service_id: str) -> dict[str, Any]:
+        if "remove_service" in self.calls:
+            raise NotFound("gone")
+        return {"ID": "svc1", "Version": {"Index": 7}, "Spec": _spec()}
+
+    def _url(self, path: str, *args: str) -> str:
+        return path.format(*args)
+
+    def _post_json(self, url: str, **_: Any) -> str:
+        self.calls.append(url)
+        return url
+
+    def _result(self, resp: str, json: bool = False) -> dict[str, Any]:
+        return {}
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [{"ID": "node1", "Description": {"Hostname": "ai-1"}}]
+
+    def tasks(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        if "remove_service" in self.calls:
+            return []
+        self.calls.append("tasks")
+        return self.listings.pop(0) if len(self.listings) > 1 else self.listings[0]
+
+    def remove_service(self, service_id: str) -> None:
+        self.calls.append("remove_service")
+
+
+def test_a_service_is_removed_only_once_its_scaled_down_tasks_were_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Removing while the reaper deletes tasks crashed the swarm leader (see ``_reaped``)."""
+    monkeypatch.setattr("aidock.agent.swarm_ops.time.sleep", lambda _: None)
+    history = _task(3, "failed", "shutdown")  # an earlier failure: kept, never reaped
+    api = _RemovalApi(
+        [
+            [_task(1), _task(2), history],  # read by the scale's inspect
+            [_task(1, "running", "remove"), _task(2, "running", "remove"), history],
+            [_task(1, "shutdown", "remove"), _task(2, "running", "remove"), history],
+            [_task(1, "shutdown", "remove"), _task(2, "shutdown", "remove"), history],
+            [_task(2, "shutdown", "remove"), history],
+            [history],
+        ]
+    )
+    ops = SwarmOps(CONFIG, client=SimpleNamespace(api=api))  # type: ignore[arg-type]
+    assert ops.remove("svc1") is True
+    assert api.calls[0] == "/services/svc1/update"
+    assert api.calls[1:] == ["tasks"] * 6 + ["remove_service"]

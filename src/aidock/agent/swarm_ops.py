@@ -260,8 +260,16 @@ def service_status(replicas: int, tasks: tuple[TaskInfo, ...]) -> str:
 TasksDone = Callable[[tuple[TaskInfo, ...]], bool]
 
 
-def _stopped(tasks: tuple[TaskInfo, ...]) -> bool:
-    return all(t.state in DONE_STATES for t in tasks)
+def _reaped(tasks: tuple[TaskInfo, ...]) -> bool:
+    """Every task stopped, and none left that Swarm's task reaper is about to delete.
+
+    Scaling down marks tasks ``remove``; once stopped, the leader's task reaper deletes them.
+    Removing the service while it does races with it: dockerd 26.1 (swarmkit before
+    moby/swarmkit pull request 3222) dereferences a task deleted under it in
+    ``SetServiceTasksRemove`` and the leader crashes. It did, in molecule/site, on a DELETE
+    that came right after a scale-down; with two managers the swarm then had no leader.
+    """
+    return all(t.state in DONE_STATES and t.desired_state != "remove" for t in tasks)
 
 
 class SwarmOps(DockerOps):
@@ -423,8 +431,9 @@ class SwarmOps(DockerOps):
         return info
 
     def remove(self, container_id: str, *, graceful: bool = True) -> bool:
-        """Scale to 0 and wait for the tasks to stop (``graceful``), then remove the service
-        and return once Swarm lists none of its tasks (bounded); False if it was gone."""
+        """Scale to 0 and wait until the tasks stopped and the scaled-down ones were deleted
+        (``graceful``; see ``_reaped``), then remove the service and return once Swarm lists
+        none of its tasks (bounded); False if it was gone."""
         deadline = time.monotonic() + self.config.stop_timeout + GONE_GRACE
         service = self._service(container_id)
         if service is None:
@@ -433,7 +442,7 @@ class SwarmOps(DockerOps):
         if graceful:
             try:
                 self.scale(full_id, 0)
-                self._wait(full_id, deadline, _stopped)
+                self._wait(full_id, deadline, _reaped)
             except StartFailed as exc:
                 log.warning("%s; removing it at once", exc.message)
         name = str((service.get("Spec") or {}).get("Name", ""))
