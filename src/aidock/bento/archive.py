@@ -12,13 +12,14 @@ wrong. Needs PyYAML and packaging (lock and wheel names), not BentoML.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -182,27 +183,47 @@ def _check_members(members: Iterable[tarfile.TarInfo]) -> dict[str, tarfile.TarI
 
 
 class _Archive:
-    """An open archive with checked members."""
+    """An open archive with checked members, read in one pass.
+
+    Each accepted file is hashed, and the few small ones read later are kept, while the
+    members are listed: a compressed tar seeks back only by decompressing again from its
+    start, so reading members after listing them made each check a new pass over an xz Bento
+    (0.45 s of a 1 s validation).
+    """
+
+    _KEPT = frozenset({"bento.yaml", LOCK_MEMBER, DOCKERFILE_MEMBER})
 
     def __init__(self, tar: tarfile.TarFile) -> None:
-        self.tar = tar
-        self.files = _check_members(tar.getmembers())
+        self._digests: dict[str, str] = {}
+        self._kept: dict[str, bytes] = {}
+        self.files = _check_members(self._read_as_listed(tar))
+
+    def _read_as_listed(self, tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+        # _check_members asks for the next member only once it accepted this one: its checks
+        # (paths, links, total size) come before any byte of the member is read.
+        for member in tar:
+            yield member
+            if not member.isfile():
+                continue
+            stream = tar.extractfile(member)
+            assert stream is not None
+            name = _member_name(member)
+            if name in self._KEPT:
+                data = stream.read()
+                self._kept[name] = data
+                self._digests[name] = hashlib.sha256(data).hexdigest()
+            else:
+                self._digests[name] = file_sha256(stream)
 
     def read(self, name: str, what: str) -> bytes:
-        member = self.files.get(name)
-        if member is None:
+        if name not in self._kept:
             raise ArchiveError(f"missing {what} ({name})")
-        stream = self.tar.extractfile(member)
-        assert stream is not None
-        return stream.read()
+        return self._kept[name]
 
     def sha256(self, name: str, what: str) -> str:
-        member = self.files.get(name)
-        if member is None:
+        if name not in self._digests:
             raise ArchiveError(f"missing {what} ({name})")
-        stream = self.tar.extractfile(member)
-        assert stream is not None
-        return file_sha256(stream)
+        return self._digests[name]
 
 
 def _open(path: Path) -> tarfile.TarFile:
