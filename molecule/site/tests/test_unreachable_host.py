@@ -1,7 +1,8 @@
 """A host that is down does not stop the site: with host 2's sshd stopped, playbooks/site.yml
 converges the registry/build host and the agent host and reports host 2 unreachable (per-host
 failure, no any_errors_fatal); once sshd is back, the same run converges all three, changing
-nothing on the hosts that were fine. Runs ansible-playbook as a user does, with the project's
+nothing on any host. That last run is also the scenario's idempotence check (molecule.yml leaves
+molecule's own idempotence step out). Runs ansible-playbook as a user does, with the project's
 ansible.cfg and this scenario's inventory."""
 
 import json
