@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 import pytest
+import yaml
 from conftest import hardened_create_body
 from docker.errors import APIError, NotFound
 
@@ -33,6 +34,7 @@ from aidock.agent.docker_ops import DockerOps, RunSpec
 from aidock.agent.errors import DockerUnavailable
 from aidock.schemas.manifest import AiManifest
 
+PROJECT = Path(__file__).resolve().parents[2]
 REGISTRY = "localhost:5000"
 NAMESPACE = "aidock"
 SUFFIX = secrets.token_hex(4)
@@ -303,7 +305,26 @@ def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-def test_ping_is_the_healthcheck(proxy_socket: Path) -> None:
+def test_the_compose_healthcheck_pings_dockerd_through_the_proxy(proxy_socket: Path) -> None:
+    """The proxy container's healthcheck, as compose/agent/compose.yaml writes it, with this
+    venv's Python and the test proxy's socket: healthy through the proxy, unhealthy without."""
+    compose = yaml.safe_load((PROJECT / "compose" / "agent" / "compose.yaml").read_text())
+    test = compose["services"]["dockerproxy"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "/opt/venv/bin/python"], test
+    socket_at = test.index("--unix-socket") + 1
+
+    def run(sock: Path) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, *test[2:socket_at], str(sock), *test[socket_at + 1 :]]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+    ok = run(proxy_socket)
+    assert ok.returncode == 0, ok.stderr
+    gone = run(proxy_socket.parent / "none.sock")
+    assert gone.returncode == 1
+    assert "is not reachable" in gone.stderr
+
+
+def test_ping_answers_through_the_proxy(proxy_socket: Path) -> None:
     cli = Path(sys.executable).parent / "aidock"
     ok = subprocess.run(
         [str(cli), "dockerproxy", "ping", "--socket", str(proxy_socket)],

@@ -236,6 +236,41 @@ def test_healthcheck_needs_an_http_status_line(
     assert "not an http:// URL" in capsys.readouterr().err
 
 
+def test_healthcheck_through_a_unix_socket(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--unix-socket: the GET of the URL's path goes to the socket (the policy proxy's check)."""
+    path = tmp_path / "proxy.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                request = conn.recv(1024)
+                requests.append(request)
+                ok = request.startswith(b"GET /_ping HTTP/1.0\r\n")
+                conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nOK" if ok else b"HTTP/1.0 403 No\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        argv = ["--unix-socket", str(path), "--timeout", "2"]
+        assert healthcheck.main(["http://docker/_ping", *argv]) == 0
+        assert healthcheck.main(["http://docker/containers/json", *argv]) == 1
+        assert f"http://docker/containers/json on {path} answered 403" in capsys.readouterr().err
+    finally:
+        thread.join(5)
+        server.close()
+    assert b"\r\nHost: docker\r\n" in requests[0]
+    missing = tmp_path / "none.sock"
+    assert healthcheck.main(["http://docker/_ping", "--unix-socket", str(missing)]) == 1
+    assert f"on {missing} is not reachable" in capsys.readouterr().err
+
+
 def test_healthcheck_not_ready_is_unhealthy(tmp_path: Path, wsgi_server: Any) -> None:
     app = create_app(RagConfig(data_dir=tmp_path / "db"), init="manual")
     with wsgi_server(app) as url:
