@@ -131,7 +131,7 @@ def test_integration_lanes_split_the_integration_tests(
 
 
 def test_molecule_lanes_run_every_scenario() -> None:
-    recipes = make_dry_run("molecule-site", "molecule-roles")
+    recipes = make_dry_run("molecule-site", "molecule-roles", "molecule-engine")
     lanes = re.findall(r"molecule test -s (\w+)", recipes)
     scenarios = {p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml")}
     assert sorted(lanes) == sorted(scenarios), recipes
