@@ -60,6 +60,7 @@ REPOSITORY = f"{REGISTRY}/aidock/{AI_NAME}"
 PLAYBOOK = "playbooks/import_bento.yml"
 REMOVE_PLAYBOOK = "playbooks/remove_ai.yml"
 STACKS_DIR = Path("/opt/aidock/stacks")
+COMPOSE_DIR_LABEL = "com.docker.compose.project.working_dir"
 BUILD_DIR = Path("/var/cache/aidock/ai_image")
 IMPORTS_DIR = REPO / ".cache" / "bento" / "imports"
 DOCUMENT = generate_one(seed=99, index=1, category="invoice")
@@ -149,6 +150,18 @@ def orphan_signature(password: str) -> None:
 def tag_digest(password: str, tag: str) -> str:
     """The digest the registry serves for the imported AI's ``tag``."""
     return served_digest(f"aidock/{AI_NAME}", tag, password)
+
+
+def site_stack_containers(client: docker.DockerClient) -> dict[str, str]:
+    """Name to id of the site's stack containers (under STACKS_DIR, and the registry), stopped
+    ones too. Not every container: make test's other lanes create and remove theirs beside
+    (molecule test hosts, the throwaway registry of test_registry_gc)."""
+    return {
+        c.name: c.id
+        for c in client.containers.list(all=True, filters={"label": COMPOSE_DIR_LABEL})
+        if Path(c.labels[COMPOSE_DIR_LABEL]).parent == STACKS_DIR
+        or c.labels.get("com.docker.compose.project") == "aidock-registry"
+    }
 
 
 def ai_containers(client: docker.DockerClient) -> list[str]:
@@ -515,11 +528,11 @@ def test_removing_again_changes_nothing(deployed: subprocess.CompletedProcess[st
 def test_remove_refuses_site_ais_and_bad_names(
     name: str, reason: str, docker_client: docker.DockerClient
 ) -> None:
-    before = sorted(c.name for c in docker_client.containers.list())
+    before = site_stack_containers(docker_client)
     result = playbook(REMOVE_PLAYBOOK, "-e", f"ai_name={name}")
     assert result.returncode != 0
     assert reason in " ".join(result.stdout.split())
-    assert sorted(c.name for c in docker_client.containers.list()) == before
+    assert site_stack_containers(docker_client) == before
 
 
 def test_nothing_is_written_into_the_checkout(
