@@ -370,10 +370,18 @@ def node_back(host):
 def kill_node(name: str) -> None:
     """A node lost: its dockerd, containerd, their shims and port proxies, and every AI process
     (uid 10001) killed at once. Names as the kernel keeps them (15 characters), matched only
-    inside that test host's own PID namespace."""
+    inside that test host's own PID namespace. kill's status is not the test: a process listed
+    may end before the kill (a replica's healthcheck, uid 10001, lives a fraction of a second),
+    and kill then says "No such process" for it after killing the others. What counts is that
+    no engine process is left."""
     names = "dockerd|containerd|containerd-shim|docker-proxy"
-    node(name).check_output(
-        f'sh -c \'kill -KILL $(pgrep -d " " -x "{names}") $(pgrep -d " " -u 10001)\''
+    host = node(name)
+    host.run(f'sh -c \'kill -KILL $(pgrep -d " " -x "{names}") $(pgrep -d " " -u 10001)\'')
+    wait_for(
+        f"no engine process left on {name}",
+        lambda: host.run(f'pgrep -x "{names}"').rc == 1,
+        10,
+        0.2,
     )
 
 
