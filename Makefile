@@ -17,7 +17,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help up deploy ingest ask batch test lint unit integration integration-shared \
-  integration-isolated isolated-lane integration-exclusive tools molecule molecule-site \
+  integration-isolated isolated-lane integration-exclusive test-steps tools molecule molecule-site \
   molecule-roles molecule-engine bench \
   down clean lock venv
 
@@ -74,7 +74,21 @@ batch: ## Worker -> agent -> AI: extract data/letters with an AI started on dema
 MOLECULE_LANES ?= molecule-site molecule-roles
 ROLE_SCENARIOS := base_image registry ai
 
+# make test also writes its output to TEST_LOG (outside the checkout) and, if it fails, ends by
+# listing what failed: the test ids of pytest's and testinfra's short summaries, Ansible's fatal
+# tasks and failing recaps, and make's errors. A lane's block is printed when the lane ends, so a
+# failure in the first lane to end is otherwise thousands of lines above the end of the output.
+TEST_LOG ?= $(or $(TMPDIR),/tmp)/aidock-make-test.log
+FAILURE_LINES := (FAILED|ERROR) [^ ]+::|fatal: \[|failed=[1-9]|Executed: Failed|\*\*\* \[
+
 test: venv ## Lint, unit, integration (real stack) and molecule tests
+	@: > $(TEST_LOG)
+	@$(MAKE) --no-print-directory test-steps 2>&1 | tee -a $(TEST_LOG) || { \
+	  echo "== make test failed; what failed (whole output: $(TEST_LOG)):"; \
+	  sed 's/\x1b\[[0-9;]*m//g' $(TEST_LOG) | grep -E '$(FAILURE_LINES)' | grep -v RETRYING; \
+	  exit 1; }
+
+test-steps: venv
 	$(MAKE) --no-print-directory -j --output-sync=target lint unit deploy tools
 	@echo "stack deployed, lint and unit passed $$(date -u +%T)"
 	$(MAKE) --no-print-directory -j --output-sync=target integration-shared isolated-lane \
