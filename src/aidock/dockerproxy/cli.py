@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from aidock import healthcheck
 from aidock.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, add_group
 
 
@@ -45,25 +46,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
-    """Handler of ``aidock dockerproxy ping``: exit 0 when ``GET /_ping`` on the proxy is 200.
+    """Handler of ``aidock dockerproxy ping``: exit 0 when ``GET /_ping`` on the proxy is 2xx.
 
-    The proxy container's healthcheck (no curl, no shell); it reaches dockerd through the
-    proxy, so it is healthy only when both answer.
+    For an operator on the host: it reaches dockerd through the proxy, so it succeeds only when
+    both answer. The container's own healthcheck is the same GET through
+    ``python -m aidock.healthcheck --unix-socket`` (standard library only, no CLI start-up).
     """
     from aidock.dockerproxy.config import ProxySettings  # noqa: PLC0415  pydantic-settings
-    from aidock.dockerproxy.server import UnixConnection  # noqa: PLC0415  gunicorn
 
-    conn = UnixConnection(args.socket or ProxySettings().listen, timeout=args.timeout)
-    try:
-        conn.request("GET", "/_ping")
-        status = conn.getresponse().status
-    except OSError as exc:
-        print(f"error: the proxy does not answer: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    finally:
-        conn.close()
-    if status != 200:
-        print(f"error: /_ping answered {status} (dockerd behind the proxy?)", file=sys.stderr)
+    healthy, message = healthcheck.check(
+        "http://docker/_ping", args.timeout, str(args.socket or ProxySettings().listen)
+    )
+    if not healthy:
+        print(f"error: {message} (the proxy, or dockerd behind it?)", file=sys.stderr)
         return EXIT_UNREACHABLE
     return EXIT_OK
 
@@ -129,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ping = sub.add_parser(
         "ping",
         help="exit 0 when the proxy and dockerd behind it answer (healthcheck)",
-        description="GET /_ping on the proxy's socket; exit 0 on 200, 3 otherwise.",
+        description="GET /_ping on the proxy's socket; exit 0 on 2xx, 3 otherwise.",
     )
     ping.add_argument("--socket", type=Path, default=None, help="default: the listen setting")
     ping.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
