@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -33,6 +34,8 @@ RAG_URL = "http://127.0.0.1:5001"
 BENCH_LABEL = "ai.aidock.bench"
 INPUTS_LABEL = "ai.aidock.bench.inputs"
 SCHEMA_VERSION = 1
+NOOP_GOAL_S = 45.0  # issue 14's goal for a no-op `make deploy` (feedback suite)
+_TASK_LINE = re.compile(r"^(?P<task>\S.*?) -{2,} (?P<seconds>\d+\.\d+)s$")
 
 
 class BenchError(RuntimeError):
@@ -256,3 +259,14 @@ def host_line(facts: dict[str, Any]) -> str:
         f"commit {facts.get('git_commit') or 'n/a'}",
     ]
     return ", ".join(p for p in parts if p)
+
+
+def parse_tasks(output: str) -> list[tuple[str, float]]:
+    """``profile_tasks``' recap lines as (task, seconds), slowest first."""
+    recap = output.rsplit("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
+    tasks = []
+    for line in recap.splitlines():
+        match = _TASK_LINE.match(line.strip())
+        if match:
+            tasks.append((match["task"], float(match["seconds"])))
+    return sorted(tasks, key=lambda t: -t[1])

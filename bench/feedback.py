@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    NOOP_GOAL_S,
     RESULTS_DIR,
     ROOT,
     STAGING_DIR,
@@ -40,8 +41,10 @@ from bench.common import (
     fmt_seconds,
     log,
     md_table,
+    parse_tasks,
     read_json,
 )
+from bench.modulecost import MODULE_COST
 from bench.report import Part, Suite
 
 PLAYBOOK = "playbooks/site.yml"
@@ -50,7 +53,6 @@ LOG_DIR = STAGING_DIR / "feedback"  # the last output of each playbook run, for 
 LINKED = (".venv", ".cache", ".secrets")
 TOP_TASKS = 12
 IMPORT_NAME = "bench-feedback"
-NOOP_GOAL_S = 45.0
 TRAIN = """
 import sys
 from aidock.ais.categorization import CategorizationAI
@@ -59,7 +61,7 @@ from aidock.ais.corpus import generate
 print(CategorizationAI().train(generate(200, 5)).save_bento(output_dir=sys.argv[1]).archive)
 """
 _LOADS: dict[str, list[float]] = {}  # 1-minute load average before and after each run
-_TASK_LINE = re.compile(r"^(?P<task>\S.*?) -{2,} (?P<seconds>\d+\.\d+)s$")
+_SITE_IMPORT = re.compile(r"import_playbook: ([a-z_]+)\.yml")
 _RECAP_LINE = re.compile(r"^localhost\s*:\s*(?P<counts>.*)$", re.MULTILINE)
 
 NOOP_ATTEMPTS = 2  # timed runs at most: a deploy by someone else meanwhile makes one change
@@ -125,17 +127,6 @@ def _run(argv: list[str], snap: Path, what: str) -> tuple[float, str]:
     if done.returncode != 0:
         raise BenchError(f"{what} failed (exit {done.returncode}): {done.stdout[-3000:]}")
     return elapsed, done.stdout
-
-
-def parse_tasks(output: str) -> list[tuple[str, float]]:
-    """``profile_tasks``' recap lines as (task, seconds), slowest first."""
-    recap = output.rsplit("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
-    tasks = []
-    for line in recap.splitlines():
-        match = _TASK_LINE.match(line.strip())
-        if match:
-            tasks.append((match["task"], float(match["seconds"])))
-    return sorted(tasks, key=lambda t: -t[1])
 
 
 def parse_recap(output: str) -> dict[str, int]:
@@ -224,6 +215,56 @@ def run_noop(ctx: Context) -> dict[str, Any]:
         source=_ref() or "working tree",
     )
     return _with_before("noop-deploy", result)
+
+
+def site_plays(site: Path) -> list[str]:
+    """The plays ``site.yml`` imports, in order (what ``make deploy PLAY=<play>`` accepts)."""
+    return _SITE_IMPORT.findall(site.read_text(encoding="utf-8"))
+
+
+def run_plays(ctx: Context) -> dict[str, Any]:
+    """Converge from a snapshot (not timed), then time each play of site.yml alone."""
+    del ctx
+    plays: dict[str, Any] = {}
+    with snapshot() as snap:
+        _run(_site_argv(snap), snap, "converging run (plays)")
+        for play in site_plays(snap / PLAYBOOK):
+            what = f"no-op play {play}"
+            argv = [*_site_argv(snap)[:-1], str(snap / "playbooks" / f"{play}.yml")]
+            elapsed, output = _run(argv, snap, what)
+            changes = [t for t in changed_tasks(output) if t not in TOLERATED]
+            if changes:
+                raise BenchError(f"{what} changed something on a converged site: {changes[:5]}")
+            try:
+                recap = parse_recap(output)
+            except BenchError:  # no host of the inventory in the play (swarm on one host)
+                recap = {}
+            plays[play] = {
+                "wall_s": round(elapsed, 2),
+                "task_count": len(parse_tasks(output)),
+                "recap": recap,
+                "load_avg_1m": _LOADS.get(what),
+            }
+    return {"plays": plays, "sum_s": round(sum(p["wall_s"] for p in plays.values()), 2)}
+
+
+def render_plays(result: dict[str, Any]) -> str:
+    rows = [
+        [f"`make deploy PLAY={play}`", fmt_seconds(data["wall_s"]), str(data["task_count"]),
+         str(data["recap"].get("changed", "no host"))]
+        for play, data in result["plays"].items()
+    ]  # fmt: skip
+    rows.append(["each play alone, one after another", fmt_seconds(result["sum_s"]), "", ""])
+    return md_table(["no-op run of one play", "wall time", "tasks", "changed"], rows) + "\n"
+
+
+def _plays_rows(result: dict[str, Any]) -> list[list[str]]:
+    stacks = result["plays"].get("stacks")
+    if not stacks:
+        return []
+    return [["no-op make deploy PLAY=stacks (one play of the site)", fmt_seconds(stacks["wall_s"]),
+             f"all plays: {fmt_seconds(result['sum_s'])}",
+             f"{stacks['wall_s'] / result['sum_s']:.2f}x" if result["sum_s"] else ""]]  # fmt: skip
 
 
 def run_import(ctx: Context) -> dict[str, Any]:
@@ -368,6 +409,19 @@ NOOP = Part(
     ),
 )
 
+PLAYS = Part(
+    name="noop-plays",
+    title="A no-op run of each play alone",
+    run=run_plays,
+    render=render_plays,
+    headline=_plays_rows,
+    notes=(
+        "From a snapshot as above: `site.yml` once to converge (not timed), then each play it "
+        "imports alone, as `make deploy PLAY=<play>` runs it; wall time and profile_tasks' task "
+        "count of each. A play that changes something fails the part.",
+    ),
+)
+
 IMPORT = Part(
     name="import",
     title="Where aidock bento import spends its time",
@@ -387,8 +441,9 @@ FEEDBACK = Suite(
     name="feedback",
     title="Feedback benchmarks",
     description=(
-        "How long a converged site takes for a no-op `make deploy`, and where `aidock bento "
-        "import` spends its time, against the same measurements before issue 14's changes."
+        "How long a converged site takes for a no-op `make deploy` (whole, and play by play), "
+        "what one Ansible module run costs, and where `aidock bento import` spends its time; "
+        "whole deploy and import against the same measurements before issue 14's changes."
     ),
-    parts=(NOOP, IMPORT),
+    parts=(NOOP, PLAYS, MODULE_COST, IMPORT),
 )

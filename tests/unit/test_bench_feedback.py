@@ -74,3 +74,28 @@ def test_render_shows_now_and_before() -> None:
     text = feedback.render_noop({**profile, "before": {**profile, "wall_s": 90.0}})
     assert "| wall time | 30.00 s | 90.00 s |" in text
     assert feedback._noop_rows({**profile, "before": None})[0][1] == "30.00 s"
+
+
+def test_site_plays_are_the_imports_in_order(tmp_path: Path) -> None:
+    site = tmp_path / "site.yml"
+    site.write_text(
+        "- name: A\n  ansible.builtin.import_playbook: docker_engine.yml\n"
+        "- name: B\n  ansible.builtin.import_playbook: stacks.yml\n",
+        encoding="utf-8",
+    )
+    assert feedback.site_plays(site) == ["docker_engine", "stacks"]
+
+
+def test_plays_render_each_play_and_the_stacks_headline() -> None:
+    result = {
+        "plays": {
+            "swarm": {"wall_s": 5.0, "task_count": 0, "recap": {}},
+            "stacks": {"wall_s": 20.0, "task_count": 40, "recap": {"ok": 30, "changed": 0}},
+        },
+        "sum_s": 25.0,
+    }
+    text = feedback.render_plays(result)
+    assert "| `make deploy PLAY=stacks` | 20.00 s | 40 | 0 |" in text
+    assert "| `make deploy PLAY=swarm` | 5.00 s | 0 | no host |" in text
+    assert feedback._plays_rows(result)[0][1:] == ["20.00 s", "all plays: 25.00 s", "0.80x"]
+    assert feedback._plays_rows({"plays": {}, "sum_s": 0.0}) == []
