@@ -38,8 +38,9 @@ up: deploy ingest ask batch ## Bring up everything, ask the RAG AI once, run a b
 # one part (an AI's stack, the agent), its play converges that part in a fraction of the whole
 # site's no-op time, which follows the number of Ansible module runs (about 0.5 s each here:
 # bench/results/feedback.md).
+# Recursive (=), so that only deploy runs this sed, not every make.
 PLAY ?= site
-SITE_PLAYS := site $(shell sed -n 's/^ *ansible.builtin.import_playbook: *\([a-z_]*\)\.yml$$/\1/p' \
+SITE_PLAYS = site $(shell sed -n 's/^ *ansible.builtin.import_playbook: *\([a-z_]*\)\.yml$$/\1/p' \
   playbooks/site.yml)
 
 deploy: venv ## Run the site playbook against $(INVENTORY) (PLAY=stacks: one of its plays alone)
