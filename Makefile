@@ -100,13 +100,22 @@ test: venv ## Lint, unit, integration (real stack) and molecule tests
 	  sed 's/\x1b\[[0-9;]*m//g' $(TEST_LOG) | grep -E '$(FAILURE_LINES)' | grep -v RETRYING; \
 	  exit 1; }
 
+# Each step's CPU work is marked and reported at the end (scripts/cpu_work.py): the lanes are
+# CPU-bound, so their CPU-minutes over the cores are the shortest make test this machine allows.
+CPU_WORK = $(BIN)/python scripts/cpu_work.py $(TEST_LOG).cpu
+
 test-steps: venv
+	@$(CPU_WORK) mark start --new
 	$(MAKE) --no-print-directory -j --output-sync=target lint unit deploy tools
 	@echo "stack deployed, lint and unit passed $$(date -u +%T)"
+	@$(CPU_WORK) mark "lint, unit, deploy"
 	$(MAKE) --no-print-directory -j --output-sync=target integration-shared isolated-lane \
 	  $(MOLECULE_LANES)
 	@echo "lanes ended $$(date -u +%T)"
+	@$(CPU_WORK) mark lanes
 	$(MAKE) --no-print-directory integration-exclusive
+	@$(CPU_WORK) mark "last tests"
+	@$(CPU_WORK) report
 
 lint: venv ## ansible-lint, yamllint, hadolint, ruff
 	$(BIN)/ruff check .
