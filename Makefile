@@ -92,6 +92,11 @@ ROLE_SCENARIOS := base_image registry ai
 # failure in the first lane to end is otherwise thousands of lines above the end of the output.
 TEST_LOG ?= $(or $(TMPDIR),/tmp)/aidock-make-test.log
 FAILURE_LINES := (FAILED|ERROR) [^ ]+::|fatal: \[|failed=[1-9]|Executed: Failed|\*\*\* \[
+# Molecule wraps what its steps print at the terminal's width, 80 columns without a terminal (as
+# in CI): a testinfra test id is longer, so its FAILED line was cut in two and the list above
+# missed it (official CI of 5d8fa41). At 240 columns (shutil reads COLUMNS; pytest under molecule
+# too, and cuts its summary lines to that width) a test id and its FAILED stay on one line.
+MOLECULE = COLUMNS=240 $(BIN)/molecule
 
 test: venv ## Lint, unit, integration (real stack) and molecule tests
 	@: > $(TEST_LOG)
@@ -153,21 +158,21 @@ tools: ## Install the Debian packages the tests drive (chromium; needs root)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 molecule: venv ## Molecule scenarios of every role
-	$(BIN)/molecule test --all
+	$(MOLECULE) test --all
 
 molecule-site: venv
 	@echo "molecule-site: started $$(date -u +%T)"
-	$(BIN)/molecule test -s site
+	$(MOLECULE) test -s site
 	@echo "molecule-site: ended $$(date -u +%T)"
 
 molecule-roles: venv
 	@echo "molecule-roles: started $$(date -u +%T)"
-	$(foreach s,$(ROLE_SCENARIOS),$(BIN)/molecule test -s $(s) &&) true
+	$(foreach s,$(ROLE_SCENARIOS),$(MOLECULE) test -s $(s) &&) true
 	@echo "molecule-roles: ended $$(date -u +%T)"
 
 molecule-engine: venv
 	@echo "molecule-engine: started $$(date -u +%T)"
-	$(BIN)/molecule test -s docker_engine
+	$(MOLECULE) test -s docker_engine
 	@echo "molecule-engine: ended $$(date -u +%T)"
 
 bench: venv deploy ## Measure sizes and latencies into bench/results/
