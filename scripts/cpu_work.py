@@ -32,13 +32,13 @@ import psutil
 def sample(name: str) -> dict[str, Any]:
     """The machine's busy and stolen CPU seconds since boot, now."""
     cpu = psutil.cpu_times()
-    # irq, softirq and steal are Linux's fields; guest time is counted in user already.
-    busy = cpu.user + cpu.nice + cpu.system + getattr(cpu, "irq", 0) + getattr(cpu, "softirq", 0)
+    # /proc/stat's fields (psutil names them on Linux); guest time is counted in user already.
+    busy = cpu.user + cpu.nice + cpu.system + cpu.irq + cpu.softirq
     return {
         "name": name,
         "time": time.time(),
         "busy": busy,
-        "steal": getattr(cpu, "steal", 0.0),
+        "steal": cpu.steal,
         "cores": psutil.cpu_count() or 1,
     }
 

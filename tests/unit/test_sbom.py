@@ -3,12 +3,12 @@ and the merge of the role's in-image runner (roles/signing/files/image_sbom.py).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from scriptfile import load_file
 
 from aidock.cli import main
 from aidock.sbom import NO_LICENCE, SbomError, read_sbom, summarize
@@ -75,10 +75,7 @@ def test_a_document_that_is_not_cyclonedx_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_runner_merges_both_tools_into_one_document() -> None:
-    spec = importlib.util.spec_from_file_location("image_sbom", RUNNER)
-    assert spec is not None and spec.loader is not None
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = load_file(RUNNER)
     fixture = json.loads(FIXTURE.read_text())
     python = {"specVersion": "1.6", "components": fixture["components"][:4]}
     debian = {"specVersion": "1.7", "components": fixture["components"][4:]}

@@ -3,25 +3,16 @@ marks, and marks of this machine through the command line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from scriptfile import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "cpu_work.py"
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cpu_work", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def mark(name: str, minute: float, busy_min: float, steal_min: float = 0.0) -> dict:
@@ -31,7 +22,7 @@ def mark(name: str, minute: float, busy_min: float, steal_min: float = 0.0) -> d
 
 def test_report_gives_each_step_and_the_floor() -> None:
     marks = [mark("start", 0, 100), mark("deploy", 10, 114), mark("lanes", 45, 181, 1)]
-    assert load().report(marks) == [
+    assert load_file(SCRIPT).report(marks) == [
         "cpu work, deploy: 10.0 min, 14.0 CPU-min busy (1.40 of 2 cores, 0.0 stolen); "
         "floor at 2 cores: 7.0 min",
         "cpu work, lanes: 35.0 min, 67.0 CPU-min busy (1.91 of 2 cores, 1.0 stolen); "
@@ -43,7 +34,7 @@ def test_report_gives_each_step_and_the_floor() -> None:
 
 def test_report_needs_two_marks() -> None:
     with pytest.raises(ValueError, match="two marks"):
-        load().report([mark("start", 0, 0)])
+        load_file(SCRIPT).report([mark("start", 0, 0)])
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
