@@ -122,8 +122,9 @@ test-steps: venv
 	@$(CPU_WORK) mark "last tests"
 	@$(CPU_WORK) report
 
-lint: venv ## ansible-lint, yamllint, hadolint, ruff
+lint: venv ## ansible-lint, yamllint, hadolint, ruff (lint and format, code blocks in Markdown too)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	find images -name Dockerfile -print0 | xargs -0 $(BIN)/hadolint
