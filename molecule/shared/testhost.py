@@ -51,6 +51,13 @@ def https_status(host, url: str, ca: str, user: str = "", password: str = "") ->
     return int(host.check_output(f"python3 -c {shlex.quote(script)}"))
 
 
+# Longer than the agent's own start timeout (agent_start_timeout, 180 s by default): a POST of an
+# instance answers once the AI is ready, and the agent's answer, not this client's patience, is what
+# a test checks. Under make test's load, three replicas took 30-39 s in CI runs on this machine,
+# too close to the 60 s this client gave before.
+HTTP_TIMEOUT = 240
+
+
 def http(
     host, method: str, url: str, body: dict | None = None, headers: dict | None = None
 ) -> tuple[int, dict]:
@@ -60,7 +67,7 @@ def http(
         f"data={json.dumps(body).encode()!r} if {body is not None!r} else None\n"
         f"req=urllib.request.Request({url!r},data=data,method={method!r},"
         f"headers={{'Content-Type':'application/json',**{headers or {}!r}}})\n"
-        "try:\n r=urllib.request.urlopen(req,timeout=60)\n"
+        f"try:\n r=urllib.request.urlopen(req,timeout={HTTP_TIMEOUT})\n"
         " print(r.status); print(r.read().decode() or 'null')\n"
         "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode() or 'null')\n"
     )

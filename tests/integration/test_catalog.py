@@ -47,8 +47,10 @@ def token() -> str:
 
 
 def call(token: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+    # Longer than the site agent's start timeout (agent_start_timeout, 180 s): a POST of an
+    # instance answers once the AI is ready, and the test checks the agent's answer.
     headers = {"Authorization": f"Bearer {token}"}
-    return requests.request(method, AGENT_URL + path, headers=headers, timeout=60, **kwargs)
+    return requests.request(method, AGENT_URL + path, headers=headers, timeout=240, **kwargs)
 
 
 def build_and_push(
