@@ -2,20 +2,20 @@
 
 Molecule prints each step's output in a border, wrapped at the terminal's width (80 columns in
 CI, where there is no terminal). The Makefile runs molecule with a wider COLUMNS; here, that
-width and the Makefile's FAILURE_LINES pattern meet molecule's own wrapping (its BorderedStream)
-on a FAILED line as pytest prints it.
+width and the FAILURE_LINES pattern, as make expands them (tests/unit/makefile.py), meet
+molecule's own wrapping (its BorderedStream) on a FAILED line as pytest prints it.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import pytest
+from makefile import make_dry_run, make_variable
 from molecule.ansi_output import AnsiOutput, BorderedStream
 
-MAKEFILE = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+MOLECULE_TARGETS = ("molecule", "molecule-site", "molecule-roles", "molecule-engine")
 TEST_ID = (
     "molecule/site/tests/test_swarm_backend.py::test_agent_restart_mid_batch_adopts_the_service"
     "[ansible://aidock-molecule-site-3.test]"
@@ -23,10 +23,10 @@ TEST_ID = (
 FAILED = f"FAILED {TEST_ID} - AssertionError: the batch ended before the agent was back\n"
 
 
-def make_variable(name: str) -> str:
-    found = re.search(rf"^{name} :?= (.*)$", MAKEFILE, re.MULTILINE)
-    assert found, f"{name} not set in the Makefile"
-    return found.group(1)
+def molecule_runs() -> list[str]:
+    """Each molecule run the Makefile's molecule targets would make (``make -n``)."""
+    commands = make_dry_run(*MOLECULE_TARGETS).replace(" && ", "\n").splitlines()
+    return [command for command in commands if "molecule test" in command]
 
 
 def listed(columns: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -40,9 +40,8 @@ def listed(columns: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_molecule_runs_wide_enough_to_keep_a_failed_test_id_on_one_line(monkeypatch):
-    columns = re.fullmatch(r"COLUMNS=(\d+) \$\(BIN\)/molecule", make_variable("MOLECULE"))
-    assert columns, "MOLECULE should be COLUMNS=<width> $(BIN)/molecule"
-    (line,) = listed(int(columns.group(1)), monkeypatch)
+    (width,) = set(re.findall(r"^COLUMNS=(\d+) ", "\n".join(molecule_runs()), re.MULTILINE))
+    (line,) = listed(int(width), monkeypatch)
     assert TEST_ID in line
 
 
@@ -52,6 +51,6 @@ def test_at_80_columns_the_failed_line_is_cut_and_missed(monkeypatch):
 
 
 def test_every_molecule_run_of_the_makefile_uses_the_width():
-    runs = re.findall(r"^\t.*molecule\)? test\b.*$", MAKEFILE, re.MULTILINE | re.IGNORECASE)
-    assert len(runs) >= 4, runs  # --all, site, the role scenarios, docker_engine
-    assert all("$(MOLECULE) test" in run for run in runs), runs
+    runs = molecule_runs()
+    assert len(runs) >= 6, runs  # --all, site, the three role scenarios, docker_engine
+    assert all(re.match(r"COLUMNS=\d+ \S*molecule test ", run) for run in runs), runs

@@ -21,6 +21,7 @@ import pytest
 # pytest's `-m` evaluator (no public name): the same parser, so the expressions mean here what
 # they mean on the command line.
 from _pytest.mark.expression import Expression
+from makefile import make_dry_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,18 +86,6 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], set[s
         }
 
     return select
-
-
-def make_dry_run(*targets: str) -> str:
-    """The commands `make` would run for ``targets`` (``make -n``)."""
-    return subprocess.run(
-        ["make", "-n", "--no-print-directory", *targets],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
 
 
 @pytest.mark.parametrize(
