@@ -135,6 +135,23 @@ def test_a_task_that_stops_after_answering_no_longer_counts() -> None:
     assert wait(service, Answers(url(1), url(2), url(3))) == [url(1), url(3)]
 
 
+def test_a_scale_down_waits_until_swarm_stops_wanting_the_extra_task() -> None:
+    # Scaled from 3 to 2: the service asks for 2 at once, but Swarm's orchestrator marks
+    # the task it removes (desired "shutdown") a moment later. Until then all three run and
+    # answer; the one on its way out is not handed out.
+    three = (task(1, "running"), task(2, "running"), task(3, "running"))
+    two = (task(1, "running"), task(2, "running"), task(3, "running", desired="shutdown"))
+    service = Service(2, [three, three, three, three, two])
+    assert wait(service, Answers(url(1), url(2), url(3))) == [url(1), url(2)]
+    assert service.inspected == 5
+
+
+def test_a_scale_down_swarm_does_not_carry_out_times_out_saying_so() -> None:
+    three = (task(1, "running"), task(2, "running"), task(3, "running"))
+    with pytest.raises(StartTimeout, match="3 started, 1 more than wanted"):
+        wait(Service(2, [three]), Answers(url(1), url(2), url(3)), timeout=0.1)
+
+
 def test_a_slow_probe_does_not_hold_back_the_other_replicas() -> None:
     release = threading.Event()
     asked: list[str] = []

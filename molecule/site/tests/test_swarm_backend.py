@@ -292,12 +292,14 @@ def data_options(node_host, volume: str) -> str:
 
 def test_patch_scales_the_service(host, service):
     path = f"{API}/v1/instances/{service['id']}"
-    status, body = http(host, "PATCH", path, {"replicas": 2}, auth())
-    assert status == 200, body
-    assert (body["replicas"], len(body["endpoints"])) == (2, 2), body
+    status, scaled = http(host, "PATCH", path, {"replicas": 2}, auth())
+    assert status == 200, scaled
+    assert (scaled["replicas"], len(scaled["endpoints"])) == (2, 2), scaled
     wait_for("two tasks running", lambda: len(running(host, service["container"])) == 2, 60)
     status, body = http(host, "GET", path, headers=auth())
     assert (status, len(body["endpoints"])) == (200, 2), body
+    # The replicas handed out are the two that stay, not the one Swarm stopped.
+    assert sorted(scaled["endpoints"]) == sorted(body["endpoints"]), (scaled, body)
 
 
 def test_delete_leaves_no_service_and_no_task(host, service):

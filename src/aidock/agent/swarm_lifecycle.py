@@ -18,7 +18,10 @@
 - **Scaling** (``PATCH /v1/instances/{id}``): more replicas must fit ``max_instances``
   (replicas count, not instances); the request returns once all replicas are ready, or
   fails with 504 and leaves the service at the new count (Swarm keeps trying; the next
-  ``GET`` shows what runs).
+  ``GET`` shows what runs). Scaling down, the service asks for fewer tasks at once, but
+  Swarm's orchestrator picks the tasks to stop a moment later (it sets their desired state
+  to ``shutdown``): until it has, every task still answers, so readiness also waits until
+  Swarm wants no more tasks than replicas, and no endpoint on its way out is handed out.
 """
 
 from __future__ import annotations
@@ -128,9 +131,11 @@ def wait_service_ready(
                     remaining = max(0.1, min(PROBE_TIMEOUT, deadline - clock()))
                     probes[task.id] = pool.submit(probe, url + ready_path, remaining)
             named = any(t.running for t in started if t.id in ready)  # under the DNS name
+            # Scaled down: Swarm still wants more tasks to run than asked for a moment.
+            extra = len(started) - current.replicas
             if len(ready) >= current.replicas and all_answered is None:
                 all_answered = clock()
-            if len(ready) >= current.replicas and named:  # one under the DNS name: done
+            if len(ready) >= current.replicas and named and extra <= 0:  # done
                 log.info(
                     "service %s: %d replicas ready in %.2fs (first task started %.2fs, every "
                     "replica answering %.2fs, then one under the DNS name)",
@@ -147,6 +152,7 @@ def wait_service_ready(
                     f"service {info.name}: {len(ready)} of {current.replicas} replicas "
                     f"answering GET {ready_path} within {timeout:g}s ({len(started)} started"
                     + (", none yet healthy for Swarm" if ready and not named else "")
+                    + (f", {extra} more than wanted not yet stopped by Swarm" if extra > 0 else "")
                     + ")"
                     + (f"; its tasks:\n{tail}" if tail else "")
                 )
